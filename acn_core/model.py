@@ -1,0 +1,271 @@
+"""The ACN: encoder -> unit-variance posterior -> decoder, with a neighbour-conditioned prior.
+
+Classes in dependency order: likelihoods, encoders, decoders (MLP, deconv, gated PixelCNN), ACN.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .config import ModelConfig
+from .data import binarise
+from .losses import bernoulli_nll, discretised_logistic_nll, kl_single_sample, kl_standard
+from .prior import MixturePrior, StandardPrior
+
+
+# ----------------------------------------------------------------------------- likelihoods
+
+class Bernoulli:
+    """Binary pixels; the decoder emits one logit per pixel."""
+
+    params_per_channel = 1
+
+    @staticmethod
+    def prepare(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        return binarise(images, generator)
+
+    @staticmethod
+    def nll(params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return bernoulli_nll(params, x)
+
+    @staticmethod
+    def sample(params: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        return torch.bernoulli(torch.sigmoid(params), generator=generator)
+
+    @staticmethod
+    def mean(params: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(params)
+
+    @staticmethod
+    def to_unit(x: torch.Tensor) -> torch.Tensor:
+        return x
+
+    @staticmethod
+    def from_unit(x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+class DiscretisedLogistic:
+    """256-level pixels scaled to [-1, 1]; the decoder emits a mean and a log-scale per sub-pixel."""
+
+    params_per_channel = 2
+
+    @staticmethod
+    def prepare(images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        return images.float() / 127.5 - 1.0
+
+    @staticmethod
+    def split(params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mean, log_scale = params.chunk(2, dim=1)
+        return torch.tanh(mean), log_scale.clamp(min=-7.0)
+
+    @classmethod
+    def nll(cls, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return discretised_logistic_nll(*cls.split(params), x)
+
+    @classmethod
+    def sample(cls, params: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        mean, log_scale = cls.split(params)
+        u = torch.rand(mean.shape, generator=generator).clamp(1e-5, 1 - 1e-5)
+        x = mean + log_scale.exp() * (torch.log(u) - torch.log1p(-u))
+        return torch.round((x.clamp(-1, 1) + 1) * 127.5) / 127.5 - 1
+
+    @classmethod
+    def mean(cls, params: torch.Tensor) -> torch.Tensor:
+        return cls.split(params)[0]
+
+    @staticmethod
+    def to_unit(x: torch.Tensor) -> torch.Tensor:
+        return (x + 1) / 2
+
+    @staticmethod
+    def from_unit(x: torch.Tensor) -> torch.Tensor:
+        return x * 2 - 1
+
+
+# ----------------------------------------------------------------------------- encoders
+
+class MLPEncoder(nn.Module):
+    def __init__(self, c: ModelConfig):
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(c.channels * c.height * c.width, c.hidden), nn.ReLU(),
+                                 nn.Linear(c.hidden, c.hidden), nn.ReLU(), nn.Linear(c.hidden, c.code_dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)  # (B, D)
+
+
+class ConvEncoder(nn.Module):
+    """VGG-style: two 3x3 conv blocks, each ending in a stride-2 downsampling, then linear."""
+
+    def __init__(self, c: ModelConfig):
+        super().__init__()
+        w = max(8, c.hidden // 16)
+        self.net = nn.Sequential(
+            nn.Conv2d(c.channels, w, 3, padding=1), nn.ReLU(), nn.Conv2d(w, w, 4, 2, 1), nn.ReLU(),
+            nn.Conv2d(w, 2 * w, 3, padding=1), nn.ReLU(), nn.Conv2d(2 * w, 2 * w, 4, 2, 1), nn.ReLU(),
+            nn.Flatten(), nn.Linear(2 * w * (c.height // 4) * (c.width // 4), c.hidden), nn.ReLU(),
+            nn.Linear(c.hidden, c.code_dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)  # (B, D)
+
+
+# ----------------------------------------------------------------------------- decoders
+
+class MLPDecoder(nn.Module):
+    autoregressive = False
+
+    def __init__(self, c: ModelConfig, out_channels: int):
+        super().__init__()
+        self.shape = (out_channels, c.height, c.width)
+        self.net = nn.Sequential(nn.Linear(c.code_dim, c.hidden), nn.ReLU(), nn.Linear(c.hidden, c.hidden),
+                                 nn.ReLU(), nn.Linear(c.hidden, out_channels * c.height * c.width))
+
+    def forward(self, z: torch.Tensor, x: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net(z).view(-1, *self.shape)  # (B, P*C, H, W)
+
+
+class DeconvDecoder(nn.Module):
+    autoregressive = False
+
+    def __init__(self, c: ModelConfig, out_channels: int):
+        super().__init__()
+        w = max(8, c.hidden // 16)
+        self.start = (2 * w, c.height // 4, c.width // 4)
+        self.linear = nn.Sequential(nn.Linear(c.code_dim, 2 * w * (c.height // 4) * (c.width // 4)), nn.ReLU())
+        self.net = nn.Sequential(
+            nn.ConvTranspose2d(2 * w, 2 * w, 4, 2, 1), nn.ReLU(), nn.ConvTranspose2d(2 * w, w, 4, 2, 1), nn.ReLU(),
+            nn.Conv2d(w, out_channels, 3, padding=1))
+
+    def forward(self, z: torch.Tensor, x: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net(self.linear(z).view(-1, *self.start))  # (B, P*C, H, W)
+
+
+class MaskedConv2d(nn.Conv2d):
+    """A convolution that sees only pixels above and to the left ('A' also hides the centre)."""
+
+    def __init__(self, mask_type: str, in_channels: int, out_channels: int, kernel_size: int):
+        super().__init__(in_channels, out_channels, kernel_size, padding=kernel_size // 2)
+        mask = torch.ones_like(self.weight)
+        k = kernel_size // 2
+        mask[:, :, k, k + (mask_type == "B"):] = 0
+        mask[:, :, k + 1:] = 0
+        self.register_buffer("mask", mask)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, self.weight * self.mask, self.bias, padding=self.padding)
+
+
+class GatedPixelCNN(nn.Module):
+    """Autoregressive decoder r(x|z): masked convs with tanh*sigmoid gates, a per-layer bias from z
+    and residual connections. Grey images only. A single stack (with the usual blind spot) keeps it
+    small enough to train on a CPU; the receptive field reaches `rows_of_context` rows up.
+    """
+
+    autoregressive = True
+
+    def __init__(self, c: ModelConfig, out_channels: int):
+        super().__init__()
+        h = c.pixelcnn_channels
+        self.first = MaskedConv2d("A", c.channels, 2 * h, 7)
+        self.layers = nn.ModuleList([MaskedConv2d("B", h, 2 * h, 3) for _ in range(c.pixelcnn_layers - 1)])
+        self.residual = nn.ModuleList([nn.Conv2d(h, h, 1) for _ in range(c.pixelcnn_layers - 1)])
+        self.condition = nn.Linear(c.code_dim, 2 * h * c.pixelcnn_layers)
+        self.out = nn.Sequential(nn.ReLU(), nn.Conv2d(h, h, 1), nn.ReLU(), nn.Conv2d(h, out_channels, 1))
+        self.rows_of_context = 3 + (c.pixelcnn_layers - 1)
+        self.shape = (c.channels, c.height, c.width)
+
+    @staticmethod
+    def _gate(a: torch.Tensor) -> torch.Tensor:
+        value, gate = a.chunk(2, dim=1)
+        return torch.tanh(value) * torch.sigmoid(gate)
+
+    def forward(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        biases = self.condition(z)[:, :, None, None].chunk(len(self.layers) + 1, dim=1)  # each (B, 2h, 1, 1)
+        h = self._gate(self.first(x) + biases[0])
+        for layer, residual, bias in zip(self.layers, self.residual, biases[1:]):
+            h = h + residual(self._gate(layer(h) + bias))
+        return self.out(h)  # (B, P*C, H, W)
+
+    @torch.no_grad()
+    def sample(self, z: torch.Tensor, likelihood, generator: torch.Generator | None,
+               progress: Callable[[float], None] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sample pixels in raster order. Each step runs the net only on the rows the next pixel can
+        see. Returns (samples, per-pixel means at sampling time), both (B, C, H, W)."""
+        c, height, width = self.shape
+        x = torch.zeros((z.shape[0], c, height, width))
+        means = torch.zeros_like(x)
+        for i in range(height):
+            top = max(0, i - self.rows_of_context)
+            for j in range(width):
+                params = self.forward(z, x[:, :, top:i + 1])[:, :, -1:, j:j + 1]
+                x[:, :, i:i + 1, j:j + 1] = likelihood.sample(params, generator)
+                means[:, :, i:i + 1, j:j + 1] = likelihood.mean(params)
+            if progress is not None:
+                progress((i + 1) / height)
+        return x, means
+
+
+# ----------------------------------------------------------------------------- the model
+
+class ACN(nn.Module):
+    """Encoder, decoder and prior of one model; the prior is the ACN mixture or N(0, I)."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config.validate()
+        if config.decoder == "pixelcnn" and config.channels != 1:
+            raise ValueError("the pixelcnn decoder supports grey images only (channels=1); use mlp or deconv "
+                             "for RGB data")
+        self.likelihood = Bernoulli if config.channels == 1 else DiscretisedLogistic
+        out_channels = config.channels * self.likelihood.params_per_channel
+        self.encoder = {"mlp": MLPEncoder, "conv": ConvEncoder}[config.encoder](config)
+        self.decoder = {"mlp": MLPDecoder, "deconv": DeconvDecoder, "pixelcnn": GatedPixelCNN}[config.decoder](
+            config, out_channels)
+        if config.prior == "acn":
+            self.prior = MixturePrior(config.code_dim, config.prior_hidden, config.prior_layers, config.mixtures,
+                                      config.min_scale)
+        else:
+            self.prior = StandardPrior(config.code_dim)
+
+    def prepare(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """uint8 (B, C, H, W) -> model input: binarised {0, 1} for grey, [-1, 1] for RGB."""
+        return self.likelihood.prepare(images, generator)
+
+    def encode_unit(self, images: torch.Tensor) -> torch.Tensor:
+        """Codes of images already in [0, 1] (decoder outputs, e.g. daydream frames): -> (B, D)."""
+        return self.encode(self.likelihood.from_unit(images))
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The code c = E(x), the mean of q(z|x) = N(c, I): (B, C, H, W) -> (B, D)."""
+        return self.encoder(x)
+
+    def losses(self, x: torch.Tensor, code: torch.Tensor, context: torch.Tensor | None,
+               generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-image reconstruction cost and KL in nats: (B,), (B,).
+
+        `code` is `encode(x)`; `context` holds each image's chosen neighbour code (ignored by the
+        standard prior, whose KL is exact: ||c||^2 / 2). The ACN KL is the one-sample estimate
+        log q(z|x) - log p(z|c_hat) at z ~ q(z|x).
+        """
+        z = code + torch.randn(code.shape, generator=generator)
+        recon = self.likelihood.nll(self.decoder(z, x), x)
+        if isinstance(self.prior, StandardPrior):
+            return recon, kl_standard(code)
+        return recon, kl_single_sample(z, code, self.prior.log_prob(z, context))
+
+    @torch.no_grad()
+    def decode(self, z: torch.Tensor, generator: torch.Generator | None, mean: bool = True,
+               progress: Callable[[float], None] | None = None) -> torch.Tensor:
+        """Images in [0, 1] from codes: (B, D) -> (B, C, H, W). `mean` gives expected pixel values
+        (for the PixelCNN, the per-pixel probabilities along one sampled chain); else a sample."""
+        if self.decoder.autoregressive:
+            samples, means = self.decoder.sample(z, self.likelihood, generator, progress)
+            return self.likelihood.to_unit(means if mean else samples)
+        params = self.decoder(z)
+        out = self.likelihood.mean(params) if mean else self.likelihood.sample(params, generator)
+        return self.likelihood.to_unit(out).clamp(0, 1)

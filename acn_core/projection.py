@@ -1,0 +1,68 @@
+"""The 2-D map of the codes: a UMAP fitted once when a bundle is made, and a cheap way to place
+new codes (daydream steps) on an existing map without refitting."""
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .codes import exact_knn
+
+MIN_UMAP_POINTS = 32  # below this UMAP degenerates; a PCA map is used instead
+
+
+def _writable_numba_cache() -> None:
+    """numba caches compiled UMAP code next to the package, which fails on read-only installs."""
+    if "NUMBA_CACHE_DIR" not in os.environ:
+        cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "acn-explorer" / "numba"
+        try:
+            cache.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            cache = Path("/tmp") / "acn-explorer-numba"
+            cache.mkdir(parents=True, exist_ok=True)
+        os.environ["NUMBA_CACHE_DIR"] = str(cache)
+
+
+def pca_map(codes: torch.Tensor) -> np.ndarray:
+    """The codes' first two principal components: (N, D) -> (N, 2)."""
+    centred = codes - codes.mean(0)
+    _, _, v = torch.linalg.svd(centred, full_matrices=False)
+    out = centred @ v[:2].T
+    if out.shape[1] < 2:
+        out = torch.cat([out, torch.zeros(out.shape[0], 2 - out.shape[1])], 1)
+    return out.numpy().astype(np.float32)
+
+
+def fit_map(codes: torch.Tensor, n_neighbors: int = 15, seed: int = 0) -> tuple[np.ndarray, str]:
+    """2-D coordinates (N, 2) and the method used ("umap" or "pca" for tiny sets).
+
+    UMAP gets exact neighbours (self first, as it expects) so it skips its own slow first search.
+    """
+    n = codes.shape[0]
+    if n < MIN_UMAP_POINTS:
+        return pca_map(codes), "pca"
+    _writable_numba_cache()
+    import umap
+
+    n_neighbors = min(n_neighbors, n - 1)
+    dists, ids = exact_knn(codes, codes, n_neighbors)
+    ids[:, 0] = torch.arange(n)  # duplicates can tie with self: put self first as UMAP expects
+    dists[:, 0] = 0.0
+    warnings.filterwarnings("ignore", message=".*knn_search_index.*")  # we never call transform()
+    reducer = umap.UMAP(n_neighbors=n_neighbors, random_state=seed, n_jobs=1,
+                        precomputed_knn=(ids.numpy(), dists.numpy().astype(np.float32), None))
+    return reducer.fit_transform(codes.numpy()).astype(np.float32), "umap"
+
+
+def place_on_map(new_codes: torch.Tensor, train_codes: torch.Tensor, train_map: np.ndarray,
+                 k: int = 5) -> np.ndarray:
+    """Map positions for new codes: the inverse-distance-weighted mean of the map positions of their
+    k nearest training codes. (B, D) -> (B, 2)."""
+    dists, ids = exact_knn(new_codes, train_codes, k)
+    weights = 1.0 / (dists + 1e-6)
+    weights = weights / weights.sum(1, keepdim=True)
+    positions = torch.from_numpy(train_map)[ids]  # (B, k, 2)
+    return (weights.unsqueeze(-1) * positions).sum(1).numpy()

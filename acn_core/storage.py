@@ -1,0 +1,123 @@
+"""Safe file handling: checksums, atomic writes, and the one place that reads tensor files.
+
+Nothing here unpickles: tensors travel as safetensors, everything else as JSON.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import stat
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors_bytes
+from safetensors.torch import save as save_safetensors_bytes
+
+
+class BundleError(ValueError):
+    """A model bundle or checkpoint that cannot be used; the message names the file and the fix."""
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def regular_file(path: Path, what: str = "file") -> Path:
+    """`path` if it is a regular file (not a link, folder, FIFO or device); else a BundleError."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        raise BundleError(f"{what} {path} is missing") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise BundleError(f"{what} {path} is not a regular file (links, folders and devices are refused)")
+    return path
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write to a temporary file beside `path`, flush it to disk, then rename over `path`."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_json_atomic(path: Path, obj) -> None:
+    write_bytes_atomic(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+
+def tensors_to_bytes(tensors: dict[str, torch.Tensor]) -> bytes:
+    return save_safetensors_bytes({k: v.detach().contiguous().cpu() for k, v in tensors.items()})
+
+
+def read_tensors(path: Path) -> dict[str, torch.Tensor]:
+    """Read a safetensors file, naming the file when it is incomplete or corrupt."""
+    regular_file(path, "tensor file")
+    raw = path.read_bytes()
+    try:
+        return load_safetensors_bytes(raw)
+    except (SafetensorError, ValueError, RuntimeError) as err:
+        raise BundleError(f"{path} ({len(raw):,} bytes) is incomplete or corrupt and cannot be read as "
+                          f"safetensors ({err}); restore it or rebuild the model") from err
+
+
+def read_json(path: Path) -> dict:
+    regular_file(path, "JSON file")
+    try:
+        obj = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise BundleError(f"{path} ({path.stat().st_size:,} bytes) is incomplete or corrupt: not valid JSON "
+                          f"({err})") from err
+    if not isinstance(obj, dict):
+        raise BundleError(f"{path} must hold a JSON object")
+    return obj
+
+
+@contextlib.contextmanager
+def atomic_directory(target: Path) -> Iterator[Path]:
+    """Yield an empty temporary folder beside `target`; on success it replaces `target` in one rename.
+
+    A crash or an error (disk full, read-only folder) leaves any previous `target` untouched.
+    """
+    target = Path(target)
+    parent = target.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
+    except OSError as err:
+        raise BundleError(f"cannot write into {parent}: {err.strerror}; choose a writable folder") from err
+    try:
+        yield tmp
+        old = None
+        if target.exists():
+            old = parent / f".{target.name}.{uuid.uuid4().hex}.old"
+            os.replace(target, old)
+        try:
+            os.replace(tmp, target)
+        except OSError:
+            if old is not None:
+                os.replace(old, target)
+            raise
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except OSError as err:
+        raise BundleError(f"saving {target} failed ({err.strerror or err}); the previous version, if any, is "
+                          f"unchanged. Free some disk space or choose a writable folder") from err
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)

@@ -81,7 +81,8 @@ class ProgressPrinter:
                              f"recon {p.recon:7.2f} kl {p.kl:6.2f} nats  ~{left:4.0f}s left")
             sys.stderr.flush()
         else:
-            sys.stderr.write("\r" + " " * 100 + "\r")
+            if sys.stderr.isatty():
+                sys.stderr.write("\r" + " " * 100 + "\r")
             print(f"epoch {p.epoch:3d}/{p.epochs}  recon {p.recon:8.3f}  kl {p.kl:7.3f}  total "
                   f"{p.recon + p.kl:8.3f} nats/image  ({p.elapsed:.1f}s)", flush=True)
 

@@ -99,6 +99,9 @@ def atomic_directory(target: Path) -> Iterator[Path]:
     try:
         parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; a bundle is meant to be shared
     except OSError as err:
         raise BundleError(f"cannot write into {parent}: {err.strerror}; choose a writable folder") from err
     try:

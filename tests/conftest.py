@@ -1,0 +1,49 @@
+"""Tiny data and tiny models made by the tests themselves: offline, CPU, seconds."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from acn_core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from acn_core.data import ImageData, Split
+
+
+def make_images(n: int, classes: int = 3, size: int = 8, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Noisy bars: class c lights up rows c, c+classes, ... so classes are learnable."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % classes
+    base = torch.zeros(n, 1, size, size)
+    for c in range(classes):
+        base[labels == c, :, c::classes, :] = 1.0
+    noisy = (0.8 * base + 0.2 * torch.rand(base.shape, generator=g)).clamp(0, 1)
+    return (noisy * 255).round().to(torch.uint8), labels.long()
+
+
+def make_data(n_train: int = 48, n_test: int = 12, size: int = 8) -> ImageData:
+    images, labels = make_images(n_train + n_test, size=size)
+    index = torch.arange(n_train + n_test)
+    return ImageData("bars", Split(images[:n_train], labels[:n_train], index[:n_train]),
+                     Split(images[n_train:], labels[n_train:], index[n_train:]), ["a", "b", "c"])
+
+
+def tiny_config(**train) -> RunConfig:
+    model = ModelConfig(code_dim=4, hidden=32, prior_hidden=32, height=8, width=8)
+    return RunConfig(DataConfig(dataset="digits"), model, TrainConfig(**{"epochs": 2, "batch_size": 16, **train}))
+
+
+@pytest.fixture
+def data() -> ImageData:
+    return make_data()
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tmp_path_factory):
+    """A trained, saved tiny bundle shared by the tests that only read it."""
+    from acn_core import bundle
+    from acn_core.train import train
+
+    config = tiny_config(epochs=3)
+    d = make_data()
+    out = tmp_path_factory.mktemp("bundles") / "tiny"
+    bundle.create(train(config, d), config, d, out)
+    return out

@@ -1,0 +1,186 @@
+"""Bundle round trip and BAD_INPUTS.md rows 1-7 and 18."""
+import json
+import pickle
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from acn_core import bundle
+from acn_core.index import INDEX_FILE, SIDECAR_FILE, CodeIndex
+from acn_core.storage import BundleError, sha256_file
+from acn_core.train import train
+from conftest import make_data, tiny_config
+
+
+@pytest.fixture
+def copy(tiny_bundle, tmp_path):
+    out = tmp_path / "copy"
+    shutil.copytree(tiny_bundle, out)
+    return out
+
+
+def _rehash(folder):
+    """Re-sign config.json so a deliberately altered file passes the checksum and reaches later checks."""
+    meta = json.loads((folder / "config.json").read_text())
+    meta["files"] = {name: sha256_file(folder / name) for name in meta["files"]}
+    (folder / "config.json").write_text(json.dumps(meta))
+
+
+def test_round_trip_keeps_weights_codes_and_metrics(tiny_bundle):
+    b = bundle.load(tiny_bundle)
+    assert b.n_train == 48 and b.map_xy.shape == (48, 2) and b.code_cost.shape == (48,)
+    ev = b.evaluation
+    for key in ("recon_nats", "kl_acn_nats", "kl_standard_nats", "total_nats", "code_knn_accuracy",
+                "pixel_knn_accuracy", "active_dims"):
+        assert key in ev
+    assert ev["total_nats"] == pytest.approx(ev["recon_nats"] + ev["kl_nats"])
+    # weights survive: encoding the stored training images gives the stored codes
+    again = bundle.reevaluate(b)
+    assert again["recon_nats"] == pytest.approx(ev["recon_nats"], rel=1e-5)
+    ids, dists = b.neighbours(0, 5)
+    assert 0 not in ids and len(ids) == 5 and np.all(np.diff(dists) >= -1e-6)
+
+
+def test_sampling_api_shapes(tiny_bundle):
+    b = bundle.load(tiny_bundle)
+    mean, samples = b.reconstruct(3, samples=2)
+    assert mean.shape == (1, 8, 8) and samples.shape == (2, 1, 8, 8)
+    items, images = b.prior_samples(4, seed=1)
+    assert items.shape == (4,) and images.shape == (4, 1, 8, 8) and images.min() >= 0 and images.max() <= 1
+    frames = list(b.daydream(5, steps=3, seed=0))
+    assert [f.step for f in frames] == [0, 1, 2, 3] and frames[0].moved == 0.0
+    assert frames[1].map_xy.shape == (2,) and 0 <= frames[2].nearest_item < b.n_train
+    assert len(list(b.daydream(5, steps=10_000))) == bundle.MAX_DAYDREAM_STEPS + 1  # bounded
+    with pytest.raises(ValueError, match="choose an index from 0 to 47"):
+        b.reconstruct(48)
+
+
+@pytest.mark.parametrize("cut", [0, 100, -10])
+def test_truncated_or_empty_model_file(copy, cut):  # row 1
+    path = copy / "model.safetensors"
+    raw = path.read_bytes()
+    path.write_bytes(raw[:cut] if cut >= 0 else raw[:cut])
+    with pytest.raises(BundleError, match=r"model.safetensors \(\d[\d,]* bytes\) is incomplete or corrupt"):
+        bundle.load(copy)
+    _rehash(copy)  # even with a matching checksum the reader names the file
+    with pytest.raises(BundleError, match="model.safetensors.*incomplete or corrupt"):
+        bundle.load(copy)
+
+
+def test_a_pickle_payload_never_runs(copy, tmp_path):  # row 2
+    canary = tmp_path / "canary"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(canary), "w"))
+
+    for name in ("model.safetensors", "data.safetensors", "metrics.json", "config.json"):
+        victim = tmp_path / name
+        shutil.copytree(copy, victim)
+        (victim / name).write_bytes(pickle.dumps({"weights": Payload()}))
+        _rehash(victim) if name != "config.json" else None
+        with pytest.raises(BundleError):
+            bundle.load(victim)
+    assert not canary.exists()
+
+
+def test_weights_of_another_architecture(copy, tmp_path):  # row 3
+    other = train(tiny_config(epochs=1), make_data()).model
+    other_config = tiny_config()
+    other_config.model.code_dim = 6
+    from acn_core.model import ACN
+
+    save_file(ACN(other_config.model).state_dict(), copy / "model.safetensors")
+    _rehash(copy)
+    with pytest.raises(BundleError, match=r"does not fit the architecture.*shape differences.*\(6, 32\)"):
+        bundle.load(copy)
+    assert other is not None
+
+
+def test_nan_weights_name_the_tensor(copy):  # row 4
+    from safetensors.torch import load_file
+
+    weights = load_file(copy / "model.safetensors")
+    weights["prior.output.bias"][3] = float("nan")
+    save_file(weights, copy / "model.safetensors")
+    _rehash(copy)
+    with pytest.raises(BundleError, match="'prior.output.bias' contains NaN"):
+        bundle.load(copy)
+
+
+def test_index_of_another_dimension_or_model(copy):  # row 5
+    CodeIndex.build(np.random.rand(48, 6).astype(np.float32)).save(copy)
+    _rehash(copy)
+    with pytest.raises(BundleError, match="built for dimension=6 but this model needs 4"):
+        bundle.load(copy)
+    CodeIndex.build(np.random.rand(30, 4).astype(np.float32)).save(copy)
+    _rehash(copy)
+    with pytest.raises(BundleError, match="count=30 but this model needs 48"):
+        bundle.load(copy)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "bitflip"])
+def test_truncated_or_bitflipped_index_is_caught_before_annoy_reads_it(copy, damage):  # row 6
+    path = copy / INDEX_FILE
+    raw = bytearray(path.read_bytes())
+    if damage == "truncate":
+        raw = raw[: len(raw) // 2]
+    else:
+        raw[len(raw) // 3] ^= 0x40
+    path.write_bytes(bytes(raw))
+    with pytest.raises(BundleError, match="index.ann"):
+        bundle.load(copy)
+    meta = json.loads((copy / "config.json").read_text())  # even past the bundle hash, the sidecar checks
+    meta["files"][INDEX_FILE] = sha256_file(path)
+    (copy / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(BundleError, match="does not match the checksum in its sidecar"):
+        bundle.load(copy)
+
+
+def test_saving_over_a_loaded_bundle_keeps_the_loaded_one_working(copy):  # row 7
+    loaded = bundle.load(copy)
+    before = loaded.neighbours(0, 5)
+    config = tiny_config(epochs=1, seed=9)
+    data = make_data()
+    bundle.create(train(config, data), config, data, copy)  # replaced by rename, never in place
+    after = loaded.neighbours(0, 5)
+    assert np.array_equal(before[0], after[0])
+    assert bundle.load(copy).content_hash != loaded.content_hash
+
+
+def test_a_failed_save_leaves_the_previous_bundle_intact(copy, monkeypatch):  # row 18
+    before = {p.name: p.read_bytes() for p in copy.iterdir()}
+    config, data = tiny_config(epochs=1), make_data()
+    result = train(config, data)
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(CodeIndex, "save", disk_full)
+    with pytest.raises(BundleError, match="No space left on device.*previous version.*unchanged"):
+        bundle.create(result, config, data, copy)
+    assert {p.name: p.read_bytes() for p in copy.iterdir()} == before
+    assert not [p for p in copy.parent.iterdir() if p.name.startswith(".")]  # no temp folder left
+    bundle.load(copy)
+
+
+def test_a_read_only_destination_is_reported(tmp_path):  # row 18
+    config, data = tiny_config(epochs=1), make_data()
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(BundleError, match="cannot write into"):
+        bundle.create(train(config, data), config, data, blocker / "bundle")
+
+
+def test_links_and_missing_files_are_refused(copy, tmp_path):  # row 21
+    target = tmp_path / "elsewhere.json"
+    shutil.move(copy / "metrics.json", target)
+    (copy / "metrics.json").symlink_to(target)
+    with pytest.raises(BundleError, match="not a regular file"):
+        bundle.load(copy)
+    (copy / "metrics.json").unlink()
+    with pytest.raises(BundleError, match="metrics.json is missing"):
+        bundle.load(copy)

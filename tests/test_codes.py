@@ -1,0 +1,83 @@
+import pytest
+import torch
+
+from acn_core.codes import CodeTable, exact_knn
+
+
+def _table(codes: torch.Tensor) -> CodeTable:
+    table = CodeTable(codes.shape[0], codes.shape[1], torch.Generator().manual_seed(0))
+    table.update(torch.arange(codes.shape[0]), codes)
+    return table
+
+
+def test_exact_knn_matches_brute_force():
+    g = torch.Generator().manual_seed(0)
+    queries, table = torch.randn(37, 5, generator=g), torch.randn(300, 5, generator=g)
+    dists, ids = exact_knn(queries, table, 7, chunk=10)
+    reference = torch.cdist(queries, table).topk(7, largest=False)
+    assert torch.equal(ids, reference.indices)
+    torch.testing.assert_close(dists, reference.values, atol=1e-4, rtol=1e-4)
+
+
+def test_an_example_is_never_its_own_neighbour():
+    # Far-apart codes: each example's own table entry is by far its nearest, so any leak would show.
+    codes = torch.arange(40).float().unsqueeze(1).repeat(1, 3) * 100
+    table = _table(codes)
+    g = torch.Generator().manual_seed(1)
+    for _ in range(20):
+        idx = torch.randperm(40, generator=g)[:16]
+        picked = table.pick_neighbours(codes[idx], idx, k=1, generator=g, unique=False)
+        assert not (picked == idx).any()
+        assert ((picked - idx).abs() == 1).all()  # and it is the true nearest other code
+
+
+def test_allow_self_reproduces_the_bug_for_the_ablation():
+    codes = torch.arange(10).float().unsqueeze(1) * 100
+    table = _table(codes)
+    idx = torch.arange(10)
+    picked = table.pick_neighbours(codes, idx, k=1, generator=torch.Generator(), unique=False, allow_self=True)
+    assert torch.equal(picked, idx)
+
+
+def test_unique_neighbour_rule_uses_each_code_once_per_pass():
+    g = torch.Generator().manual_seed(2)
+    codes = torch.randn(100, 4, generator=g)
+    table = _table(codes)
+    table.start_pass()
+    order = torch.randperm(100, generator=g)
+    used = []
+    for batch in order[:90].split(16):  # most of a pass, before the pool can run dry
+        picked = table.pick_neighbours(codes[batch], batch, k=5, generator=g, unique=True)
+        assert not (picked == batch).any()
+        used.append(picked)
+    used = torch.cat(used)
+    assert len(used) == len(set(used.tolist())), "a code served as neighbour twice in one pass"
+    assert table.used.sum() == len(used)
+
+
+def test_unique_rule_starts_a_new_pass_when_codes_run_out():
+    codes = torch.randn(6, 2, generator=torch.Generator().manual_seed(3))
+    table = _table(codes)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(5):  # 30 picks from 6 codes: must keep going, never self
+        idx = torch.arange(6)
+        picked = table.pick_neighbours(codes, idx, k=5, generator=g, unique=True)
+        assert not (picked == idx).any() and (picked >= 0).all()
+
+
+def test_choice_is_uniform_among_the_k_nearest():
+    codes = torch.tensor([[0.0], [1.0], [2.0], [3.0], [4.0], [50.0], [60.0]])
+    table = _table(codes)
+    g = torch.Generator().manual_seed(4)
+    query, idx = codes[:1].repeat(5000, 1), torch.zeros(5000, dtype=torch.long)
+    picked = table.pick_neighbours(query, idx, k=4, generator=g, unique=False)
+    counts = torch.bincount(picked, minlength=7)
+    assert counts[0] == 0 and counts[5:].sum() == 0
+    assert ((counts[1:5].float() / 5000 - 0.25).abs() < 0.03).all()
+
+
+def test_code_table_starts_as_unit_gaussian_noise_and_needs_two_entries():
+    table = CodeTable(20000, 4, torch.Generator().manual_seed(0))
+    assert abs(table.codes.mean()) < 0.02 and abs(table.codes.std() - 1) < 0.02
+    with pytest.raises(ValueError, match="at least 2"):
+        CodeTable(1, 4, torch.Generator())

@@ -95,6 +95,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = Path(args.out)
     run_dir = Path(args.run_dir) if args.run_dir else out.with_name(out.name + ".run")
     dataset = data.load(config.data)
+    config.model.channels, config.model.height, config.model.width = dataset.shape
     for note in dataset.notes:
         print(f"note: {note}")
     print(f"training on {dataset.name}: {len(dataset.train)} images, {len(dataset.test)} held out; "

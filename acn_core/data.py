@@ -221,8 +221,8 @@ def _folder(config: DataConfig) -> ImageData:
                         im = im.resize(size, Image.BILINEAR)
                     array = np.asarray(im, dtype=np.uint8)
             except Image.DecompressionBombError as err:
-                raise DataError(f"{path} refused as a possible decompression bomb ({err}); shrink it or "
-                                f"remove it") from err
+                raise DataError(f"{path} is over the limit of {MAX_IMAGE_PIXELS:,} pixels (a possible "
+                                f"decompression bomb); shrink it or remove it from the folder") from err
             except OSError as err:
                 notes.append(f"skipped {path.name}: not a readable image ({err})")
                 continue

@@ -18,8 +18,8 @@ INDEX_FILE = "index.ann"
 SIDECAR_FILE = "index.json"
 METRIC = "euclidean"
 # Measured on trained 16-d codes (see README, Performance): these give recall@10 >= 0.99.
-DEFAULT_TREES = 50
-DEFAULT_SEARCH_K = 5000
+DEFAULT_TREES = 30
+DEFAULT_SEARCH_K = 3000
 
 
 class CodeIndex:

@@ -110,6 +110,10 @@ def train(config: RunConfig, data: ImageData, run_dir: Path | None = None,
     `should_stop()` turns true.
     """
     config.validate()
+    m = config.model
+    if (m.channels, m.height, m.width) != data.shape:
+        raise ValueError(f"the model is configured for {m.channels}x{m.height}x{m.width} images but the data is "
+                         f"{'x'.join(map(str, data.shape))}; set model channels/height/width from the data")
     tc = config.train
     torch.set_num_threads(tc.threads)
     generator = torch.Generator().manual_seed(tc.seed)

@@ -1,0 +1,38 @@
+# The two set-up commands of the README: `make run` and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8501
+DEFAULT_BUNDLE := assets/default-mnist5k
+
+.PHONY: install run test browser assets bench clean
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --upgrade --quiet pip
+	$(VENV)/bin/pip install --quiet -r requirements.txt
+	$(VENV)/bin/pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(VENV)/bin/streamlit run app/Home.py --server.port $(PORT)
+
+# Debian's Chromium for the one real-browser test (never `playwright install`: it downloads a browser).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  else echo "note: install Debian's chromium (sudo apt-get install chromium) for the browser test"; fi; }
+
+test: install browser
+	$(PY) -m pytest -q
+
+# Rebuild the bundled default model from scratch with a fixed seed (about 70 s on 2 cores).
+assets: install
+	$(PY) -m acn_core train --dataset mnist5k --seed 0 --out $(DEFAULT_BUNDLE)
+
+bench: install
+	$(PY) -m bench --quick
+
+clean:
+	rm -rf $(VENV) .pytest_cache

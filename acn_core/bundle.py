@@ -70,6 +70,21 @@ def create(result: TrainResult, config: RunConfig, data: ImageData, out: Path, s
 
 
 @dataclass
+class Inspection:
+    item: int
+    label: int
+    code_cost: float  # nats: KL of its code under the prior, conditioned on its nearest other code
+    image: np.ndarray  # (C, H, W) in [0, 1]
+    reconstruction: np.ndarray  # (C, H, W) mean decode of z = c
+    samples: np.ndarray  # (S, C, H, W) decodes of z ~ q(z|x)
+    neighbour_ids: np.ndarray  # (K,)
+    neighbour_distances: np.ndarray  # (K,)
+    neighbour_labels: np.ndarray  # (K,)
+    neighbour_images: np.ndarray  # (K, C, H, W)
+    neighbour_reconstructions: np.ndarray | None  # (K, C, H, W); None for autoregressive decoders
+
+
+@dataclass
 class DaydreamFrame:
     step: int
     image: np.ndarray  # (C, H, W) float in [0, 1]
@@ -153,6 +168,19 @@ class Bundle:
         items = torch.randint(0, self.n_train, (n,), generator=generator)
         z = self.model.prior.sample(self.train_codes[items], generator)
         return items.numpy(), self.model.decode(z, generator, mean=mean, progress=progress).numpy()
+
+    @torch.no_grad()
+    def inspect(self, item: int, k: int, samples: int = 3, seed: int = 0) -> "Inspection":
+        """Everything the neighbour panel shows for one training item, in one call."""
+        item = self.check_item(item)
+        ids, dists = self.neighbours(item, k)
+        mean, sampled = self.reconstruct(item, samples, seed)
+        if self.model.decoder.autoregressive:
+            neighbour_recons = None  # a sampling pass per neighbour is too slow to do on every click
+        else:
+            neighbour_recons = self.model.decode(self.train_codes[torch.as_tensor(ids)], None, mean=True).numpy()
+        return Inspection(item, int(self.labels[item]), float(self.code_cost[item]), self.images([item])[0], mean,
+                          sampled, ids, dists, self.labels[ids], self.images(ids), neighbour_recons)
 
     def place(self, codes: np.ndarray) -> np.ndarray:
         return place_on_map(torch.as_tensor(codes, dtype=torch.float32), self.train_codes, self.map_xy)

@@ -1,0 +1,86 @@
+"""Sharing bundles as zip files: export, and a careful import of zips from anyone.
+
+An uploaded zip is untrusted: only regular files are extracted, into a fresh temporary folder; entries
+that escape it (`../`, absolute paths, links) and archives that expand past the limits are refused;
+then the result is verified like any bundle before it joins the model list.
+"""
+from __future__ import annotations
+
+import io
+import os
+import re
+import stat
+import tempfile
+import zipfile
+from pathlib import Path, PurePosixPath
+
+from .bundle import CONFIG_FILE, load
+from .storage import BundleError
+
+MAX_UNPACKED_BYTES = 1 << 30
+MAX_FILES = 64
+
+
+def export_zip(bundle_dir: Path) -> bytes:
+    """The bundle's files in a zip, inside a folder named after the bundle."""
+    bundle_dir = Path(bundle_dir)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(bundle_dir.iterdir()):
+            if path.is_file() and not path.is_symlink():
+                zf.write(path, f"{bundle_dir.name}/{path.name}")
+    return buffer.getvalue()
+
+
+def _safe_member(info: zipfile.ZipInfo) -> PurePosixPath | None:
+    """The member's relative path if it is a plain file that stays inside the target; None for folders."""
+    name = info.filename.replace("\\", "/")
+    mode = info.external_attr >> 16
+    if stat.S_ISLNK(mode):
+        raise BundleError(f"the zip entry {info.filename!r} is a symbolic link; links are refused")
+    if name.endswith("/"):
+        return None
+    path = PurePosixPath(name)
+    if path.is_absolute() or ".." in path.parts or re.match(r"^[A-Za-z]:", name):
+        raise BundleError(f"the zip entry {info.filename!r} points outside the bundle folder; refused")
+    return path
+
+
+def import_zip(zip_path: Path, models_dir: Path, name: str = "", max_bytes: int = MAX_UNPACKED_BYTES) -> Path:
+    """Verify and unpack an uploaded bundle zip into `models_dir/<name>`; returns the new bundle folder."""
+    models_dir = Path(models_dir)
+    models_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        zf = zipfile.ZipFile(zip_path)
+    except (zipfile.BadZipFile, OSError) as err:
+        raise BundleError(f"{Path(zip_path).name} is not a zip file ({err}); upload a zipped model bundle") from err
+    with zf, tempfile.TemporaryDirectory(dir=models_dir, prefix=".upload-") as tmp:
+        members = [(info, _safe_member(info)) for info in zf.infolist()]
+        files = [(info, path) for info, path in members if path is not None]
+        if len(files) > MAX_FILES:
+            raise BundleError(f"the zip holds {len(files)} files; a bundle has fewer than {MAX_FILES}")
+        declared = sum(info.file_size for info, _ in files)
+        if declared > max_bytes:
+            raise BundleError(f"the zip expands to {declared:,} bytes, over the limit of {max_bytes:,}")
+        written = 0
+        for info, path in files:
+            target = Path(tmp, *path.parts)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with zf.open(info) as src, open(target, "wb") as dst:
+                while block := src.read(1 << 20):
+                    written += len(block)
+                    if written > max_bytes:  # sizes in the header can lie
+                        raise BundleError(f"the zip expands past the limit of {max_bytes:,} bytes; refused")
+                    dst.write(block)
+        roots = [p.parent for p in Path(tmp).rglob(CONFIG_FILE)]
+        if len(roots) != 1:
+            raise BundleError(f"the zip must hold exactly one bundle (one {CONFIG_FILE}); found {len(roots)}")
+        root = roots[0]
+        load(root)  # hashes, shapes, finiteness, index: refuse anything broken
+        base = re.sub(r"[^A-Za-z0-9_-]", "-", name or (root.name if root != Path(tmp) else Path(zip_path).stem))
+        base = base.strip("-")[:40] or "uploaded"
+        target, n = models_dir / base, 2
+        while target.exists():
+            target, n = models_dir / f"{base}-{n}", n + 1
+        os.replace(root, target)
+        return target

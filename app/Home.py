@@ -1,0 +1,17 @@
+"""ACN Explorer: `streamlit run app/Home.py`. Navigation over the pages in ../pages and the model picker."""
+import streamlit as st
+
+import explorer
+
+st.set_page_config(page_title="ACN Explorer", page_icon=":material/hub:", layout="wide")
+explorer.setup()
+explorer.init_from_url()
+navigation = st.navigation([
+    st.Page("../pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("../pages/latent_map.py", title="Latent map", icon=":material/scatter_plot:"),
+    st.Page("../pages/daydreams.py", title="Daydreams", icon=":material/auto_awesome:"),
+    st.Page("../pages/prior_samples.py", title="Prior samples", icon=":material/grid_view:"),
+    st.Page("../pages/train.py", title="Train", icon=":material/model_training:"),
+])
+explorer.model_picker()
+navigation.run()

@@ -147,9 +147,10 @@ def picture(images: np.ndarray, columns: int = 0) -> np.ndarray:
     return grid(images, columns=columns, scale=scale)
 
 
-def thumbnails(images: np.ndarray) -> list[np.ndarray]:
+def show_images(images: np.ndarray, captions: list[str], container=st) -> None:
+    """A row of same-size thumbnails (B, C, H, W) in [0, 1] with captions, wrapping as needed."""
     scale = max(1, IMAGE_PX // images.shape[-1])
-    return [grid(image[None], pad=0, scale=scale) for image in images]
+    container.image([grid(image[None], pad=0, scale=scale) for image in images], caption=captions, width=IMAGE_PX)
 
 
 def map_pick(event) -> int | None:
@@ -160,6 +161,8 @@ def map_pick(event) -> int | None:
         return None
     for point in points:
         data = point.get("customdata")
+        if isinstance(data, dict):  # the browser may send an array as {"0": ..., "1": ...}
+            data = [data[key] for key in sorted(data, key=int)]
         if data is not None and len(data) > 0:
             return int(data[0])
     return None
@@ -202,7 +205,7 @@ def map_figure(b: bundles.Bundle, colour_by: str = "label", selected: int | None
                                          "line": {"width": 1.5, "color": "#111"}}, hoverinfo="skip"))
     fig.update_layout(height=height, margin={"l": 0, "r": 0, "t": 10, "b": 0}, dragmode="pan",
                       legend={"itemsizing": "constant", "title": "label"}, uirevision=b.content_hash,
-                      xaxis={"visible": False}, yaxis={"visible": False, "scaleanchor": "x"})
+                      xaxis={"visible": False}, yaxis={"visible": False})
     return fig
 
 

@@ -60,8 +60,8 @@ def player() -> None:
               caption=f"step {latest.step} · nearest label {b.label_name(latest.nearest_label)}")
     with side:
         recent = frames[-16:]
-        st.image(explorer.thumbnails(np.stack([f.image for f in recent])),
-                 caption=[f"{f.step}: {b.label_name(f.nearest_label)}" for f in recent])
+        explorer.show_images(np.stack([f.image for f in recent]),
+                             [f"{f.step}: {b.label_name(f.nearest_label)}" for f in recent])
         st.caption(f"{len(frames) - 1} steps so far · moved {latest.moved:.2f} in code space at the last step · "
                    f"nearest training code #{latest.nearest_item}")
     path = np.stack([f.map_xy for f in frames])

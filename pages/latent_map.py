@@ -1,4 +1,5 @@
 """Latent map: the UMAP of the training codes; click a point (or type an index) to inspect it."""
+import numpy as np
 import streamlit as st
 
 import explorer
@@ -37,16 +38,14 @@ with map_col:
 with panel:
     st.subheader(f"Sample #{sample} · label {b.label_name(view.label)}")
     st.caption(f"Code cost {view.code_cost:.2f} nats")
-    st.image(explorer.thumbnails(view.image[None]) + explorer.thumbnails(view.reconstruction[None])
-             + explorer.thumbnails(view.samples),
-             caption=["image", "reconstruction (z = c)"] + [f"sample {i + 1} (z ~ q)" for i in range(len(view.samples))])
+    explorer.show_images(np.concatenate([view.image[None], view.reconstruction[None], view.samples]),
+                         ["image", "mean recon."] + [f"z ~ q(z|x) #{i + 1}" for i in range(len(view.samples))])
     st.markdown(f"**{k} nearest neighbours in code space**")
-    st.image(explorer.thumbnails(view.neighbour_images),
-             caption=[f"#{i} · {b.label_name(int(lab))} · d={d:.2f}"
-                      for i, lab, d in zip(view.neighbour_ids, view.neighbour_labels, view.neighbour_distances)])
+    explorer.show_images(view.neighbour_images,
+                         [f"#{i} · {b.label_name(int(lab))} · d={d:.2f}"
+                          for i, lab, d in zip(view.neighbour_ids, view.neighbour_labels, view.neighbour_distances)])
     if view.neighbour_reconstructions is not None:
         st.markdown("**Their reconstructions**")
-        st.image(explorer.thumbnails(view.neighbour_reconstructions),
-                 caption=[f"#{i}" for i in view.neighbour_ids])
+        explorer.show_images(view.neighbour_reconstructions, [f"#{i}" for i in view.neighbour_ids])
     agree = (view.neighbour_labels == view.label).mean()
     st.caption(f"{agree:.0%} of the neighbours share the label. Distances are Euclidean in code space.")

@@ -17,4 +17,4 @@ if c[3].button("Draw again", icon=":material/casino:"):
 
 progress = explorer.progress_bar("Sampling ...") if b.model.decoder.autoregressive else None
 items, images = b.prior_samples(n, seed=seed, mean=mean, progress=progress)
-st.image(explorer.thumbnails(images), caption=[f"from #{i} ({b.label_name(int(b.labels[i]))})" for i in items])
+explorer.show_images(images, [f"from #{i} ({b.label_name(int(b.labels[i]))})" for i in items])

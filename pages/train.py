@@ -12,11 +12,12 @@ home = explorer.home()
 
 with st.form("train_form"):
     c = st.columns(4)
-    name = c[0].text_input("Name", value=f"acn-{time.strftime('%m%d-%H%M%S')}", help="letters, digits, - and _")
+    name = c[0].text_input("Name", key="train_name", value=f"acn-{time.strftime('%m%d-%H%M%S')}", help="letters, digits, - and _")
     dataset = c[1].selectbox("Dataset", ["mnist5k", "digits", "mnist", "fashion-mnist", "kmnist", "cifar10"],
+                             key="train_dataset",
                              help="mnist5k and digits are bundled; the others are read from ./data (or downloaded "
                                   "when online)")
-    epochs = c[2].number_input("Epochs", 1, 500, 30)
+    epochs = c[2].number_input("Epochs", 1, 500, 30, key="train_epochs")
     seed = c[3].number_input("Seed", 0, 2**31 - 1, 0)
     c = st.columns(4)
     prior = c[0].selectbox("Prior", ["acn", "standard"], help="standard = the VAE baseline with N(0, I)")
@@ -28,7 +29,7 @@ with st.form("train_form"):
     unique = c[1].checkbox("Unique-neighbour rule", value=True,
                            help="A code serves as neighbour at most once per pass (as in the paper).")
     download = c[2].checkbox("Download dataset if missing", value=False)
-    submitted = st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:")
+    submitted = st.form_submit_button("Start training", key="train_start", type="primary", icon=":material/play_arrow:")
 
 if submitted:
     args = ["--dataset", dataset, "--epochs", str(epochs), "--seed", str(seed), "--prior", prior,

@@ -1,0 +1,102 @@
+"""AppTest for every page, with the map selection injected through session state."""
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from acn_core import jobs
+
+HOME_SCRIPT = str(Path(__file__).resolve().parents[1] / "app" / "Home.py")
+
+
+@pytest.fixture(autouse=True)
+def explorer_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("ACN_EXPLORER_HOME", str(tmp_path))
+    return tmp_path
+
+
+def open_page(page: str | None = None, **state) -> AppTest:
+    at = AppTest.from_file(HOME_SCRIPT, default_timeout=120)
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.run()
+    if page:
+        at.switch_page(f"../pages/{page}.py")
+        at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_home_shows_the_model_card():
+    at = open_page()
+    labels = [m.label for m in at.metric]
+    assert "Held-out total" in labels and "k-NN accuracy, codes" in labels
+    assert "upper bound" in " ".join(c.value for c in at.caption)
+    assert at.selectbox(key="model_label").value == "default-mnist5k (bundled)"
+
+
+def test_map_click_shows_neighbours_and_typing_selects_too():
+    at = open_page("latent_map")
+    assert at.subheader[0].value.startswith("Sample #0")
+    at.session_state["latent_map"] = {"selection": {"points": [{"customdata": [42, 1.0, 0.5]}]}}
+    at.run()
+    assert at.subheader[0].value.startswith("Sample #42")
+    neighbour_caption = [c for c in at.markdown if "nearest neighbours" in c.value]
+    assert neighbour_caption and neighbour_caption[0].value.startswith("**8 nearest")
+    at.number_input(key="sample_input").set_value(7).run()
+    assert at.subheader[0].value.startswith("Sample #7")  # the old click does not take it back
+    at.slider(key="k_slider").set_value(3).run()
+    assert [m.value for m in at.markdown if "nearest neighbours" in m.value][0].startswith("**3 nearest")
+    assert at.query_params["sample"] in ("7", ["7"]) and at.query_params["k"] in ("3", ["3"])
+
+
+def test_out_of_range_sample_and_k_are_clamped_with_a_notice():  # row 11
+    at = open_page("latent_map", sample=10**6, k=0)
+    warnings = " ".join(w.value for w in at.warning)
+    assert "does not exist in this model" in warnings and "K = 0 is outside 1 to 50" in warnings
+    assert at.subheader[0].value.startswith("Sample #0")
+
+
+def test_daydream_steps_and_reset():
+    at = open_page("daydreams", sample=5)
+    for _ in range(3):
+        at.button(key="dd_step").click().run()
+    assert any("3 steps so far" in c.value for c in at.caption)
+    at.button(key="dd_reset").click().run()
+    assert any("0 steps so far" in c.value for c in at.caption)
+
+
+def test_prior_samples_page():
+    at = open_page("prior_samples")
+    at.slider(key="prior_n").set_value(8).run()
+    assert not at.exception
+    assert at.number_input(key="prior_seed").value == 0
+
+
+def test_train_page_starts_one_job_and_refuses_a_duplicate(explorer_home):  # rows 15, 16
+    at = open_page("train")
+    at.text_input(key="train_name").set_value("tiny")
+    at.selectbox(key="train_dataset").set_value("digits")
+    at.number_input(key="train_epochs").set_value(1)
+    at.button(key="train_start").click().run()
+    assert any("Started tiny" in s.value for s in at.success), [e.value for e in at.error]
+    at.button(key="train_start").click().run()  # the same name again, e.g. after a reload: refused
+    assert any("already running" in e.value or "already exists" in e.value for e in at.error)
+    deadline = time.time() + 240
+    while time.time() < deadline and jobs.read_status(explorer_home / "jobs" / "tiny").active:
+        time.sleep(0.5)
+    status = jobs.read_status(explorer_home / "jobs" / "tiny")
+    assert status.state == "done", status.log_tail
+    at = open_page()
+    assert "tiny" in at.selectbox(key="model_label").options
+
+
+def test_a_broken_model_in_the_list_does_not_break_the_app(explorer_home):
+    broken = explorer_home / "models" / "broken"
+    broken.mkdir(parents=True)
+    (broken / "config.json").write_text("{not json")
+    at = open_page(model_label="broken")
+    assert any("cannot be used" in e.value for e in at.error)
+    at.switch_page("../pages/latent_map.py").run()
+    assert not at.exception and any("No model yet" in i.value for i in at.info)

@@ -1,0 +1,100 @@
+"""One real-browser test: Debian's Chromium driven by Playwright against `streamlit run app/Home.py`."""
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--no-first-run", "--disable-sync", "--disable-quic"]
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def app_url(tmp_path):
+    port = free_port()
+    env = {**os.environ, "ACN_EXPLORER_HOME": str(tmp_path)}
+    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app/Home.py", "--server.port", str(port),
+                               "--server.headless", "true", "--server.address", "127.0.0.1"],
+                              cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                              stderr=open(tmp_path / "server.log", "w"))
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
+                break
+            except OSError:
+                if time.time() > deadline:
+                    raise RuntimeError("streamlit did not answer /_stcore/health within 60 s")
+                time.sleep(0.2)
+        yield url
+    finally:
+        print((tmp_path / "server.log").read_text()[-3000:])  # shown by pytest when the test fails
+        server.terminate()
+        server.wait(timeout=10)
+
+
+# JS: the page position of the first point of the first map trace, and its sample index.
+FIRST_POINT = """() => {
+  const gd = document.querySelector('.js-plotly-plot');
+  const trace = gd._fullData[0], xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+  const box = gd.getBoundingClientRect();
+  const i = Math.floor(trace.x.length / 2);
+  return {x: box.left + xa._offset + xa.l2p(trace.x[i]), y: box.top + ya._offset + ya.l2p(trace.y[i]),
+          sample: trace.customdata[i][0]};
+}"""
+
+
+def test_click_a_point_then_daydream(app_url):
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("Debian's chromium is not installed: `make test` installs it (apt-get install chromium)")
+        pytest.skip("Debian's chromium is not installed (sudo apt-get install chromium)")
+    from playwright.sync_api import expect, sync_playwright
+
+    shots = os.environ.get("ACN_SCREENSHOTS")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"{app_url}/latent_map")
+        page.wait_for_function("() => { const gd = document.querySelector('.js-plotly-plot');"
+                               " return gd && gd._fullData && gd._fullData.length > 0; }", timeout=60000)
+        expect(page.get_by_text("Sample #0 ·")).to_be_visible(timeout=30000)
+        point = page.evaluate(FIRST_POINT)
+        page.mouse.click(point["x"], point["y"])
+        expect(page.get_by_text(f"Sample #{point['sample']} ·")).to_be_visible(timeout=30000)
+        expect(page.get_by_text("nearest neighbours in code space")).to_be_visible()
+        neighbour_captions = page.get_by_text(" · d=")
+        expect(neighbour_captions.first).to_be_visible()
+        assert neighbour_captions.count() == 8
+        if shots:
+            page.screenshot(path=f"{shots}/map.png")
+
+        page.get_by_role("link", name="Daydreams").click()
+        expect(page.get_by_text("0 steps so far")).to_be_visible(timeout=30000)
+        expect(page.get_by_text(f"Start: sample #{point['sample']}")).to_be_visible()
+        step = page.get_by_role("button", name="Step", exact=True)
+        for n in (1, 2, 3):
+            step.click()
+            expect(page.get_by_text(f"{n} steps so far")).to_be_visible(timeout=15000)
+        for n in (1, 2, 3):  # three new frames in the strip, captioned "<step>: <label>"
+            expect(page.get_by_text(f"{n}: ", exact=False).first).to_be_visible()
+        if shots:
+            page.screenshot(path=f"{shots}/daydream.png")
+        browser.close()

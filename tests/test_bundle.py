@@ -184,3 +184,8 @@ def test_links_and_missing_files_are_refused(copy, tmp_path):  # row 21
     (copy / "metrics.json").unlink()
     with pytest.raises(BundleError, match="metrics.json is missing"):
         bundle.load(copy)
+
+
+def test_a_zero_step_daydream_is_just_the_start(tiny_bundle):  # row 13
+    frames = list(bundle.load(tiny_bundle).daydream(2, steps=0))
+    assert len(frames) == 1 and frames[0].step == 0

@@ -9,10 +9,10 @@ from __future__ import annotations
 import torch
 
 
-def squared_distances(queries: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
-    """Squared Euclidean distances: (B, D), (N, D) -> (B, N), clamped at 0."""
-    d = (queries * queries).sum(1, keepdim=True) - 2 * queries @ table.T + (table * table).sum(1)
-    return d.clamp_min_(0)
+def nearness(queries: torch.Tensor, table: torch.Tensor, table_sq: torch.Tensor) -> torch.Tensor:
+    """2 q.t - |t|^2 for every pair: (B, D), (N, D), (N,) -> (B, N). It ranks table rows exactly as
+    Euclidean distance does (larger = nearer) at the cost of one fused matrix product."""
+    return torch.addmm(-table_sq, queries, table.T, alpha=2)
 
 
 def exact_knn(queries: torch.Tensor, table: torch.Tensor, k: int, exclude: torch.Tensor | None = None,
@@ -23,13 +23,15 @@ def exact_knn(queries: torch.Tensor, table: torch.Tensor, k: int, exclude: torch
     Returns Euclidean distances (B, k) and row indices (B, k).
     """
     k = min(k, table.shape[0] - (exclude is not None))
+    table_sq = (table * table).sum(1)
     dists, ids = [], []
     for start in range(0, queries.shape[0], chunk):
-        d = squared_distances(queries[start:start + chunk], table)
+        q = queries[start:start + chunk]
+        scores = nearness(q, table, table_sq)
         if exclude is not None:
-            d[torch.arange(d.shape[0]), exclude[start:start + chunk]] = float("inf")
-        top = torch.topk(d, k, dim=1, largest=False)
-        dists.append(top.values.sqrt())
+            scores[torch.arange(q.shape[0]), exclude[start:start + chunk]] = -float("inf")
+        top = torch.topk(scores, k, dim=1)
+        dists.append(((q * q).sum(1, keepdim=True) - top.values).clamp_min(0).sqrt())
         ids.append(top.indices)
     return torch.cat(dists), torch.cat(ids)
 
@@ -41,6 +43,7 @@ class CodeTable:
         if size < 2:
             raise ValueError(f"the code table needs at least 2 entries to find neighbours, got {size}")
         self.codes = torch.randn((size, dim), generator=generator)  # (N, D)
+        self.codes_sq = (self.codes * self.codes).sum(1)  # (N,), kept in step with `codes`
         self.used = torch.zeros(size, dtype=torch.bool)  # served as a neighbour in this pass
 
     def __len__(self) -> int:
@@ -48,51 +51,67 @@ class CodeTable:
 
     def update(self, indices: torch.Tensor, codes: torch.Tensor) -> None:
         """Write the batch's current codes (detached) at their dataset indices."""
-        self.codes[indices] = codes.detach()
+        codes = codes.detach()
+        self.codes[indices] = codes
+        self.codes_sq[indices] = (codes * codes).sum(1)
 
     def start_pass(self) -> None:
         """A new pass through the data: every code may serve as a neighbour once more."""
         self.used.zero_()
+
+    def _candidates(self, codes: torch.Tensor, indices: torch.Tensor, depth: int, unique: bool,
+                    allow_self: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """The `depth` nearest eligible table rows of each code: ids (P, depth) and whether each is
+        eligible at all (False where fewer than `depth` rows were)."""
+        scores = nearness(codes, self.codes, self.codes_sq)  # (P, N)
+        if not allow_self:
+            scores[torch.arange(codes.shape[0]), indices] = -float("inf")
+        if unique:
+            scores.masked_fill_(self.used, -float("inf"))
+        top = torch.topk(scores, min(depth, len(self)), dim=1)
+        return top.indices, torch.isfinite(top.values)
 
     def pick_neighbours(self, codes: torch.Tensor, indices: torch.Tensor, k: int, generator: torch.Generator,
                         unique: bool = True, allow_self: bool = False) -> torch.Tensor:
         """For each code, the table index of one of its k nearest eligible table codes, uniformly.
 
         Eligible: not the example's own entry (unless `allow_self`, the ablation of a known bug) and,
-        with `unique`, not yet used in this pass, nor chosen by another example of this batch. If an
+        with `unique`, not yet used in this pass, nor chosen by an earlier example of this batch. If an
         example runs out of eligible codes (the end of a pass), a new pass starts.
-        codes (B, D), indices (B,) -> neighbour indices (B,).
+        One distance matrix for the batch; conflicts are resolved on the short candidate lists, and
+        only rows whose list ran short are searched again. codes (B, D), indices (B,) -> (B,).
         """
-        batch = codes.shape[0]
-        rows = torch.arange(batch)
-        d = squared_distances(codes.detach(), self.codes)  # (B, N)
-        if not allow_self:
-            d[rows, indices] = float("inf")
-        chosen = torch.full((batch,), -1, dtype=torch.long)
-        pending = torch.ones(batch, dtype=torch.bool)
-        while pending.any():
-            sub = d[pending]
-            if unique:
-                sub[:, self.used] = float("inf")
-            eligible = torch.isfinite(sub).sum(1)
-            if (eligible == 0).any():
-                self.start_pass()
-                continue
-            kk = min(k, sub.shape[1])
-            top = torch.topk(sub, kk, dim=1, largest=False)
-            choices = (torch.rand(sub.shape[0], generator=generator) * eligible.clamp(max=kk)).long()
-            picked = top.indices[rows[:sub.shape[0]], choices]  # (P,)
-            pending_rows = rows[pending]
-            if not unique:
-                chosen[pending_rows] = picked
-                break
-            # keep the first example that picked each code; the others choose again without it
-            first = torch.full((len(self),), batch, dtype=torch.long).scatter_reduce(
-                0, picked, pending_rows, reduce="amin")
-            winners = first[picked] == pending_rows
-            chosen[pending_rows[winners]] = picked[winners]
-            self.used[picked[winners]] = True
-            pending[pending_rows[winners]] = False
+        codes = codes.detach()
+        chosen = torch.full((codes.shape[0],), -1, dtype=torch.long)
+        todo = torch.arange(codes.shape[0])
+        depth = k + 8
+        while todo.numel():
+            ids, eligible = self._candidates(codes[todo], indices[todo], depth, unique, allow_self)
+            depth *= 4  # searching again means many examples compete for the same codes: look deeper
+            # the list holds every eligible row if it reached past them or covers the whole table
+            complete = ~eligible[:, -1] | (ids.shape[1] == len(self))
+            while todo.numel():
+                ok = eligible & ~self.used[ids] if unique else eligible
+                n_ok = ok.sum(1)
+                if ((n_ok == 0) & complete).any():  # nothing left for some example: a new pass
+                    self.start_pass()
+                    break
+                if ((n_ok < k) & ~complete).any():  # a list ran short: search those again
+                    break
+                rows = torch.arange(todo.numel())
+                choice = (torch.rand(todo.numel(), generator=generator) * n_ok.clamp(max=k)).long()  # (P,)
+                position = ((ok.cumsum(1) - 1 == choice[:, None]) & ok).to(torch.uint8).argmax(1)
+                picked = ids[rows, position]
+                if not unique:
+                    chosen[todo] = picked
+                    return chosen
+                # the first example to pick a code keeps it; the others choose again without it
+                first = torch.full((len(self),), todo.numel(), dtype=torch.long).scatter_reduce(
+                    0, picked, rows, reduce="amin")
+                won = first[picked] == rows
+                chosen[todo[won]] = picked[won]
+                self.used[picked[won]] = True
+                todo, ids, eligible, complete = todo[~won], ids[~won], eligible[~won], complete[~won]
         return chosen
 
     def state(self) -> dict[str, torch.Tensor]:
@@ -103,4 +122,5 @@ class CodeTable:
             raise ValueError(f"code table of shape {tuple(state['code_table'].shape)} does not match "
                              f"{tuple(self.codes.shape)}")
         self.codes = state["code_table"].clone()
+        self.codes_sq = (self.codes * self.codes).sum(1)
         self.used = state["code_table_used"].clone()

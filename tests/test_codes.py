@@ -81,3 +81,12 @@ def test_code_table_starts_as_unit_gaussian_noise_and_needs_two_entries():
     assert abs(table.codes.mean()) < 0.02 and abs(table.codes.std() - 1) < 0.02
     with pytest.raises(ValueError, match="at least 2"):
         CodeTable(1, 4, torch.Generator())
+
+
+def test_k_larger_than_the_table_still_terminates():
+    codes = torch.randn(4, 2, generator=torch.Generator().manual_seed(5))
+    table = _table(codes)
+    for unique, allow_self in ((False, True), (True, False), (False, False)):
+        picked = table.pick_neighbours(codes, torch.arange(4), k=50, generator=torch.Generator(), unique=unique,
+                                       allow_self=allow_self)
+        assert (picked >= 0).all()

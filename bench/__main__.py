@@ -1,0 +1,32 @@
+"""python -m bench [--quick] [--json FILE] [--threads N]: print a table of ratios against baselines."""
+import argparse
+from pathlib import Path
+
+import torch
+
+from . import core
+
+parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+parser.add_argument("--quick", action="store_true", help="fewer repeats and sizes: a few minutes")
+parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
+parser.add_argument("--threads", type=int, default=1, help="torch threads for every measurement")
+parser.add_argument("--bundle", type=Path, default=core.REPO / "assets" / "default-mnist5k")
+args = parser.parse_args()
+torch.set_num_threads(args.threads)
+
+tables = (5_000, 60_000)
+index_sizes = (5_000, 60_000, 1_000_000)
+rows = []
+for part in (lambda: core.training_step_overhead(tables),
+             lambda: core.neighbour_search(tables),
+             lambda: core.code_index(index_sizes, queries=100 if args.quick else 500),
+             core.machine_limit,
+             lambda: core.app_latency(args.bundle, (5_000, 60_000)),
+             lambda: core.peak_memory(args.bundle)):
+    new = part()
+    core.print_table(new)
+    rows += new
+print()
+core.print_table(rows)
+if args.json:
+    core.write_json(rows, args.json)

@@ -1,0 +1,268 @@
+"""Benchmarks that compare against a baseline measured in the same process, on the same threads.
+
+Every measurement is a `Row`; ratios, not absolute times, are what to read on a shared, noisy machine.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from acn_core.codes import CodeTable, exact_knn
+from acn_core.config import ModelConfig
+from acn_core.index import CodeIndex
+from acn_core.model import ACN
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Row:
+    name: str
+    value: float
+    unit: str
+    baseline: str = ""
+    baseline_value: float | None = None
+    ratio: float | None = None  # baseline_value / value for times ("x faster"), value / baseline otherwise
+    note: str = ""
+
+
+def best_time(fn: Callable[[], object], repeats: int = 5, min_seconds: float = 0.05) -> float:
+    """Best-of-`repeats` seconds per call, each repeat looping until it lasts `min_seconds`."""
+    fn()  # warm up
+    best = float("inf")
+    for _ in range(repeats):
+        calls, start = 0, time.perf_counter()
+        while True:
+            fn()
+            calls += 1
+            elapsed = time.perf_counter() - start
+            if elapsed >= min_seconds:
+                break
+        best = min(best, elapsed / calls)
+    return best
+
+
+def clustered_codes(n: int, dim: int = 16, clusters: int = 10, seed: int = 0) -> np.ndarray:
+    """Synthetic codes shaped like trained ones: well-separated clusters with spread inside."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 8, (clusters, dim))
+    return (centres[rng.integers(clusters, size=n)] + rng.normal(0, 2, (n, dim))).astype(np.float32)
+
+
+def _model(prior: str) -> ACN:
+    torch.manual_seed(0)
+    return ACN(ModelConfig(prior=prior))
+
+
+def training_step_overhead(table_sizes: tuple[int, ...], batch: int = 128) -> list[Row]:
+    """One optimiser step of the ACN (neighbour search + mixture prior) vs the standard-prior VAE."""
+    rows = []
+    g = torch.Generator().manual_seed(0)
+    x = torch.bernoulli(torch.full((batch, 1, 28, 28), 0.3), generator=g)
+    for n in table_sizes:
+        idx = torch.randperm(n, generator=g)[:batch]
+        timings = {}
+        for prior in ("standard", "acn"):
+            model = _model(prior)
+            # a table as in training: the batch's own entries hold its codes, the rest similar codes
+            with torch.no_grad():
+                own = model.encode(x)
+            table = CodeTable(n, 16, g)
+            synthetic = torch.from_numpy(clustered_codes(n))
+            table.update(torch.arange(n), synthetic * own.std() / synthetic.std())
+            table.update(idx, own)
+            opt = torch.optim.Adam(model.parameters(), 1e-3)
+
+            def step():
+                code = model.encode(x)
+                context = None
+                if prior == "acn":
+                    table.start_pass()
+                    context = table.codes[table.pick_neighbours(code, idx, 5, g)]
+                recon, kl = model.losses(x, code, context, g)
+                opt.zero_grad()
+                (recon.mean() + kl.mean()).backward()
+                opt.step()
+                table.update(idx, code)
+
+            timings[prior] = best_time(step)
+        codes = own + 0.01 * torch.randn(own.shape, generator=g)
+
+        def search():
+            table.start_pass()
+            table.pick_neighbours(codes, idx, 5, g)
+
+        search_time = best_time(search)
+        rows.append(Row(f"train step ACN/standard, table {n:,}", timings["acn"] * 1e3, "ms", "standard prior step",
+                        timings["standard"] * 1e3, timings["acn"] / timings["standard"],
+                        f"ratio = ACN time / standard time; neighbour search {search_time * 1e3:.2f} ms "
+                        f"({search_time / timings['acn']:.0%} of the ACN step)"))
+    return rows
+
+
+def neighbour_search(table_sizes: tuple[int, ...], batch: int = 128, loop_queries: int = 32) -> list[Row]:
+    """Batched exact k-NN (ours) vs a per-sample Python loop and scikit-learn NearestNeighbors."""
+    from sklearn.neighbors import NearestNeighbors
+
+    rows = []
+    for n in table_sizes:
+        table = torch.from_numpy(clustered_codes(n))
+        queries = table[:batch] + 0.1
+        table_np, queries_np = table.numpy(), queries.numpy()
+        ours = best_time(lambda: exact_knn(queries, table, 5, exclude=torch.arange(batch)))
+
+        def python_loop():  # as public re-implementations do: one query at a time
+            for q in queries_np[:loop_queries]:
+                d = ((table_np - q) ** 2).sum(1)
+                np.argsort(d)[:6]
+
+        loop = best_time(python_loop, repeats=3) * batch / loop_queries
+        knn = NearestNeighbors(n_neighbors=6).fit(table_np)  # refit per epoch, queried per batch
+        sk = best_time(lambda: knn.kneighbors(queries_np), repeats=3)
+        rows.append(Row(f"k-NN batch of {batch}, table {n:,}", ours * 1e3, "ms", "per-sample Python loop",
+                        loop * 1e3, loop / ours, "ratio = baseline time / ours"))
+        rows.append(Row(f"k-NN batch of {batch}, table {n:,}", ours * 1e3, "ms", "sklearn NearestNeighbors",
+                        sk * 1e3, sk / ours, "ratio = baseline time / ours"))
+    return rows
+
+
+def code_index(sizes: tuple[int, ...], queries: int = 200) -> list[Row]:
+    """Annoy with our parameters vs exact brute force: build time, query latency, recall@10."""
+    rows = []
+    for n in sizes:
+        codes = clustered_codes(n, seed=1)
+        start = time.perf_counter()
+        index = CodeIndex.build(codes)
+        build = time.perf_counter() - start
+        rng = np.random.default_rng(2)
+        picks = rng.choice(n, size=min(queries, n), replace=False)
+        probes = codes[picks] + rng.normal(0, 0.5, (len(picks), codes.shape[1])).astype(np.float32)
+        table = torch.from_numpy(codes)
+
+        def brute(q):
+            d = ((table - torch.from_numpy(q)) ** 2).sum(1)
+            return torch.topk(d, 10, largest=False).indices.numpy()
+
+        exact = [brute(q) for q in probes]
+        found = [index.query_vector(q, 10)[0] for q in probes]
+        recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(exact, found)])
+        annoy_t = best_time(lambda: [index.query_vector(q, 10) for q in probes[:20]], repeats=3) / 20
+        brute_t = best_time(lambda: [brute(q) for q in probes[:20]], repeats=3) / 20
+        rows.append(Row(f"Annoy query, {n:,} codes", annoy_t * 1e3, "ms", "exact brute force (torch)",
+                        brute_t * 1e3, brute_t / annoy_t,
+                        f"recall@10 {recall:.4f}; build {build:.2f} s; n_trees {index.n_trees}, "
+                        f"search_k {index.search_k}"))
+        rows.append(Row(f"Annoy recall@10, {n:,} codes", float(recall), "fraction"))
+    return rows
+
+
+def machine_limit(batch: int = 128) -> list[Row]:
+    """FLOP/s of an MLP ACN training step vs a plain matmul on the same threads."""
+    model = _model("acn")
+    g = torch.Generator().manual_seed(0)
+    x = torch.bernoulli(torch.full((batch, 1, 28, 28), 0.3), generator=g)
+    opt = torch.optim.Adam(model.parameters(), 1e-3)
+    context = torch.randn(batch, 16)
+
+    def step():
+        code = model.encode(x)
+        recon, kl = model.losses(x, code, context, g)
+        opt.zero_grad()
+        (recon.mean() + kl.mean()).backward()
+        opt.step()
+
+    # every Linear costs 2*in*out FLOPs per example forward and twice that backward
+    linear_params = sum(m.in_features * m.out_features for m in model.modules() if isinstance(m, torch.nn.Linear))
+    step_flops = 3 * 2 * linear_params * batch
+    step_rate = step_flops / best_time(step)
+    a, b = torch.randn(512, 512), torch.randn(512, 512)
+    mm_rate = 2 * 512 ** 3 / best_time(lambda: a @ b)
+    return [Row("training step throughput", step_rate / 1e9, "GFLOP/s", "plain 512x512 matmul", mm_rate / 1e9,
+                step_rate / mm_rate, f"ratio = step / matmul; {torch.get_num_threads()} thread(s)")]
+
+
+def app_latency(bundle_path: Path, map_sizes: tuple[int, ...]) -> list[Row]:
+    """What a user waits for: load, click -> neighbour panel data, one daydream step, map figure."""
+    import plotly.io
+
+    from acn_core import bundle as bundles
+
+    sys.path.insert(0, str(REPO / "app"))
+    import explorer  # the app's figure builder (plain function; Streamlit is imported but not run)
+
+    rows = []
+    start = time.perf_counter()
+    b = bundles.load(bundle_path)
+    rows.append(Row("bundle load (verify + read)", (time.perf_counter() - start) * 1e3, "ms"))
+    click = best_time(lambda: b.inspect(b.n_train // 2, 8), repeats=3)
+    rows.append(Row("click -> neighbour panel data (K=8)", click * 1e3, "ms", "goal", 300.0, 300.0 / (click * 1e3),
+                    "ratio = goal / measured (>1 meets it)"))
+    chain = b.daydream(0, 500, seed=0)
+    next(chain)
+    step = best_time(lambda: next(chain), repeats=3, min_seconds=0.02)
+    rows.append(Row(f"daydream step ({b.config.model.decoder} decoder)", step * 1e3, "ms", "goal", 100.0,
+                    100.0 / (step * 1e3), "ratio = goal / measured (>1 meets it)"))
+    for n in map_sizes:
+        view = _ScaledView(b, n)
+        t = best_time(lambda: plotly.io.to_json(explorer.map_figure(view, "label", 1, np.arange(8))), repeats=3)
+        rows.append(Row(f"map figure build + JSON, {n:,} points", t * 1e3, "ms"))
+    return rows
+
+
+class _ScaledView:
+    """The attributes `map_figure` reads, tiled to n points (to time a 60k-point map)."""
+
+    def __init__(self, b, n: int):
+        reps = -(-n // b.n_train)
+        jitter = np.random.default_rng(0).normal(0, 0.05, (b.n_train * reps, 2)).astype(np.float32)
+        self.map_xy = (np.tile(b.map_xy, (reps, 1)) + jitter)[:n]
+        self.labels = np.tile(b.labels, reps)[:n]
+        self.code_cost = np.tile(b.code_cost, reps)[:n]
+        self.neighbour_agreement = np.tile(b.neighbour_agreement, reps)[:n]
+        self.n_train, self.content_hash, self.label_name = n, b.content_hash, b.label_name
+
+
+PEAK_RSS = ("import re; print(int(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)))")
+
+
+def _peak_kb(code: str, *args: str) -> int:
+    """Peak resident memory (VmHWM, kB) of a fresh Python process running `code`. VmHWM belongs to the
+    process's own address space, unlike ru_maxrss, which a child inherits from a large parent."""
+    out = subprocess.run([sys.executable, "-c", f"{code}\n{PEAK_RSS}", *args], capture_output=True, text=True,
+                         check=True, cwd=REPO).stdout
+    return int(out.split()[-1])
+
+
+def peak_memory(bundle_path: Path, epochs: int = 1) -> list[Row]:
+    """Peak RSS of a training process on mnist5k and of a process holding the bundled model."""
+    baseline = _peak_kb("import torch")
+    loaded = _peak_kb("import sys\nfrom acn_core import bundle\nbundle.load(sys.argv[1]).inspect(0, 8)",
+                      str(bundle_path))
+    training = _peak_kb("from acn_core import data\nfrom acn_core.config import RunConfig\n"
+                        "from acn_core.train import train\nc = RunConfig()\n"
+                        f"c.train.epochs = {epochs}\ntrain(c, data.load(c.data))")
+    return [Row("peak RSS, training mnist5k", training / 1024, "MB", "python + import torch", baseline / 1024,
+                training / baseline, "ratio = measured / baseline"),
+            Row("peak RSS, bundled model loaded", loaded / 1024, "MB", "python + import torch", baseline / 1024,
+                loaded / baseline, "ratio = measured / baseline")]
+
+
+def print_table(rows: list[Row]) -> None:
+    print(f"{'measurement':46s} {'value':>10s} {'unit':8s} {'baseline':28s} {'baseline':>10s} {'ratio':>8s}")
+    for r in rows:
+        base = "" if r.baseline_value is None else f"{r.baseline_value:10.3f}"
+        ratio = "" if r.ratio is None else f"{r.ratio:8.2f}"
+        print(f"{r.name:46s} {r.value:10.3f} {r.unit:8s} {r.baseline:28s} {base:>10s} {ratio:>8s}"
+              + (f"  ({r.note})" if r.note else ""))
+
+
+def write_json(rows: list[Row], path: Path) -> None:
+    path.write_text(json.dumps([asdict(r) for r in rows], indent=2) + "\n")

@@ -1,0 +1,20 @@
+"""Smoke test: the benchmark code runs on tiny sizes, so it cannot rot. (No timing is asserted.)"""
+import json
+
+from bench import core
+
+
+def test_bench_runs_on_tiny_sizes(tiny_bundle, tmp_path):
+    rows = (core.training_step_overhead((300,), batch=16) + core.neighbour_search((300,), batch=16, loop_queries=4)
+            + core.code_index((500,), queries=20) + core.machine_limit(batch=8)
+            + core.app_latency(tiny_bundle, (100,)))
+    names = " ".join(r.name for r in rows)
+    for part in ("train step ACN/standard", "k-NN batch", "Annoy recall@10", "throughput", "click", "daydream step",
+                 "map figure"):
+        assert part in names
+    assert all(r.value > 0 for r in rows)
+    recall = [r.value for r in rows if r.name.startswith("Annoy recall")][0]
+    assert 0.9 <= recall <= 1.0
+    core.write_json(rows, tmp_path / "bench.json")
+    assert {"name", "value", "unit", "baseline", "baseline_value", "ratio"} <= set(
+        json.loads((tmp_path / "bench.json").read_text())[0])

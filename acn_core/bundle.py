@@ -150,14 +150,17 @@ class Bundle:
     @torch.no_grad()
     def reconstruct(self, item: int, samples: int = 3, seed: int = 0, progress=None
                     ) -> tuple[np.ndarray, np.ndarray]:
-        """Decode a training item's code: the mean image (C, H, W) and `samples` decodes of z ~ q(z|x)
-        (S, C, H, W)."""
+        """Decode a training item's code: the mean image of z = c (C, H, W) and decodes of `samples`
+        draws z ~ q(z|x) (S, C, H, W): mean images for fast decoders, samples for the PixelCNN (whose
+        "mean" is the per-pixel probability along one sampled chain)."""
         code = self.train_codes[self.check_item(item)][None]  # (1, D)
         generator = torch.Generator().manual_seed(seed)
         z = torch.cat([code, code + torch.randn((samples, code.shape[1]), generator=generator)])
-        decoded = self.model.decode(z, generator, mean=True, progress=progress).numpy()
-        if self.model.decoder.autoregressive:  # its "mean" is a chain's probabilities: show samples too
-            decoded[1:] = self.model.decode(z[1:], generator, mean=False, progress=progress).numpy()
+        if self.model.decoder.autoregressive:  # one sampling pass: its probabilities for z = c, samples for the rest
+            sampled, means = self.model.decoder.sample(z, self.model.likelihood, generator, progress)
+            to_unit = self.model.likelihood.to_unit
+            return to_unit(means[0]).numpy(), to_unit(sampled[1:]).numpy()
+        decoded = self.model.decode(z, generator, mean=True).numpy()
         return decoded[0], decoded[1:]
 
     @torch.no_grad()
@@ -170,11 +173,11 @@ class Bundle:
         return items.numpy(), self.model.decode(z, generator, mean=mean, progress=progress).numpy()
 
     @torch.no_grad()
-    def inspect(self, item: int, k: int, samples: int = 3, seed: int = 0) -> "Inspection":
+    def inspect(self, item: int, k: int, samples: int = 3, seed: int = 0, progress=None) -> "Inspection":
         """Everything the neighbour panel shows for one training item, in one call."""
         item = self.check_item(item)
         ids, dists = self.neighbours(item, k)
-        mean, sampled = self.reconstruct(item, samples, seed)
+        mean, sampled = self.reconstruct(item, samples, seed, progress)
         if self.model.decoder.autoregressive:
             neighbour_recons = None  # a sampling pass per neighbour is too slow to do on every click
         else:

@@ -148,6 +148,14 @@ def cmd_daydream(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_paper_check(args: argparse.Namespace) -> int:
+    from .paper_check import paper_check
+
+    doc = paper_check(Path(args.out), args.budget, args.workers)
+    print(f"wrote {args.out}/report.json and report.md in {doc['wall_seconds'] / 60:.1f} min")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m acn_core", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -172,6 +180,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--columns", type=int, default=0, help="frames per row (0 = one row)")
     p.add_argument("--out", required=True, help="PNG file to write")
     p.set_defaults(func=cmd_daydream)
+    p = sub.add_parser("paper-check", help="the paper's claim: fast/PixelCNN decoder x ACN/standard prior, ablations")
+    p.add_argument("--out", required=True, help="folder for the models, report.json, report.md and figures")
+    p.add_argument("--budget", default="quick", choices=("quick", "full"))
+    p.add_argument("--workers", type=int, default=2, help="models trained at once (one thread each)")
+    p.set_defaults(func=cmd_paper_check)
     args = parser.parse_args(argv)
     from .train import TrainingCancelled, TrainingDiverged
 

@@ -11,6 +11,7 @@ navigation = st.navigation([
     st.Page("../pages/latent_map.py", title="Latent map", icon=":material/scatter_plot:"),
     st.Page("../pages/daydreams.py", title="Daydreams", icon=":material/auto_awesome:"),
     st.Page("../pages/prior_samples.py", title="Prior samples", icon=":material/grid_view:"),
+    st.Page("../pages/compare.py", title="Compare", icon=":material/compare:"),
     st.Page("../pages/train.py", title="Train", icon=":material/model_training:"),
 ])
 explorer.model_picker()

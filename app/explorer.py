@@ -39,10 +39,11 @@ def available_models() -> dict[str, Path]:
     """Label shown in the picker -> bundle folder. The bundled default comes first."""
     found = {BUNDLED_LABEL: DEFAULT_BUNDLE}
     models = home() / "models"
-    if models.is_dir():
-        for path in sorted(models.iterdir()):
-            if path.is_dir() and not path.name.startswith(".") and (path / "config.json").is_file():
-                found[path.name] = path
+    if models.is_dir():  # bundles, and folders of bundles (e.g. a paper-check output) one level down
+        for config in sorted([*models.glob("*/config.json"), *models.glob("*/*/config.json")]):
+            label = config.parent.relative_to(models).as_posix()
+            if not any(part.startswith(".") for part in label.split("/")):
+                found[label] = config.parent
     return found
 
 
@@ -68,6 +69,19 @@ def _zip(path: str, content_hash: str) -> bytes:
 
 def bundle_zip(b: bundles.Bundle) -> bytes:
     return _zip(str(b.path), b.content_hash)
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _inspect(path: str, content_hash: str, item: int, k: int, samples: int) -> bundles.Inspection:
+    return _load(path, content_hash).inspect(item, k, samples)
+
+
+def inspect(b: bundles.Bundle, item: int, k: int, samples: int = 3) -> bundles.Inspection:
+    """The neighbour panel's data, cached per model, sample and K (PixelCNN sampling takes seconds)."""
+    if b.model.decoder.autoregressive:
+        with st.spinner("Sampling reconstructions pixel by pixel (PixelCNN) ..."):
+            return _inspect(str(b.path), b.content_hash, int(item), int(k), samples)
+    return _inspect(str(b.path), b.content_hash, int(item), int(k), samples)
 
 
 def init_from_url() -> None:

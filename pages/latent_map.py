@@ -27,7 +27,7 @@ controls[2].number_input(f"Sample index (0-{b.n_train - 1})", 0, b.n_train - 1, 
                          on_change=lambda: explorer.select_sample(st.session_state["sample_input"]))
 explorer.sync_url(sample=sample, k=k)
 
-view = b.inspect(sample, k)
+view = explorer.inspect(b, sample, k)
 map_col, panel = st.columns([3, 2])
 with map_col:
     st.plotly_chart(explorer.map_figure(b, colour_by, sample, view.neighbour_ids), key="latent_map",

@@ -100,3 +100,18 @@ def test_a_broken_model_in_the_list_does_not_break_the_app(explorer_home):
     assert any("cannot be used" in e.value for e in at.error)
     at.switch_page("../pages/latent_map.py").run()
     assert not at.exception and any("No model yet" in i.value for i in at.info)
+
+
+def test_compare_page_shares_one_selection_between_two_maps(explorer_home, tiny_bundle):
+    import shutil
+
+    for name in ("x", "y"):
+        shutil.copytree(tiny_bundle, explorer_home / "models" / name)
+    at = open_page("compare", compare_a="x", compare_b="y")
+    table = at.dataframe[0].value
+    assert list(table.columns) == ["metric", "A: x", "B: y"] and "active dimensions" in table["metric"].tolist()
+    at.session_state["compare_map_b"] = {"selection": {"points": [{"customdata": [17, 0.0, 0.0]}]}}
+    at.run()
+    assert at.subheader[0].value.startswith("Sample #17")  # clicked in B, shown for both
+    at = open_page("compare", compare_a="default-mnist5k (bundled)", compare_b="x")
+    assert any("different images" in i.value for i in at.info)

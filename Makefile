@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8501
 DEFAULT_BUNDLE := assets/default-mnist5k
 
-.PHONY: install run test browser assets bench clean
+.PHONY: install run test browser assets paper-assets bench clean
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	python3 -m venv $(VENV)
@@ -36,3 +36,10 @@ bench: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# The paper check's quick budget (about 10 min on 2 cores); its PixelCNN pair and report are bundled.
+paper-assets: install
+	$(PY) -m acn_core paper-check --budget quick --out build/paper-check
+	rm -rf assets/paper-check && mkdir -p assets/paper-check
+	cp -r build/paper-check/pixelcnn-acn build/paper-check/pixelcnn-standard build/paper-check/figures \
+	  build/paper-check/report.md build/paper-check/report.json assets/paper-check/

@@ -194,15 +194,19 @@ class GatedPixelCNN(nn.Module):
     @torch.no_grad()
     def sample(self, z: torch.Tensor, likelihood, generator: torch.Generator | None,
                progress: Callable[[float], None] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Sample pixels in raster order. Each step runs the net only on the rows the next pixel can
-        see. Returns (samples, per-pixel means at sampling time), both (B, C, H, W)."""
+        """Sample pixels in raster order. Each step runs the net only on the window of rows above and
+        columns beside the next pixel that its output can depend on (exact: the receptive field).
+        Returns (samples, per-pixel means at sampling time), both (B, C, H, W)."""
         c, height, width = self.shape
+        reach = self.rows_of_context  # the receptive field reaches as far sideways as upwards
         x = torch.zeros((z.shape[0], c, height, width))
         means = torch.zeros_like(x)
         for i in range(height):
-            top = max(0, i - self.rows_of_context)
+            top = max(0, i - reach)
             for j in range(width):
-                params = self.forward(z, x[:, :, top:i + 1])[:, :, -1:, j:j + 1]
+                left = max(0, j - reach)
+                window = x[:, :, top:i + 1, left:min(width, j + reach + 1)]
+                params = self.forward(z, window)[:, :, -1:, j - left:j - left + 1]
                 x[:, :, i:i + 1, j:j + 1] = likelihood.sample(params, generator)
                 means[:, :, i:i + 1, j:j + 1] = likelihood.mean(params)
             if progress is not None:

@@ -80,12 +80,17 @@ def run_variant(key: str, config_dict: dict, out: str) -> dict:
 
 
 def _figures(b, folder: Path, key: str) -> None:
+    """Reconstructions (one z ~ q(z|x) each, decoded in one batch), prior samples and a daydream."""
+    import torch
+
     from .images import grid, save_png
 
     folder.mkdir(parents=True, exist_ok=True)
     items = [i for i in FIGURE_ITEMS if i < b.n_train]
     originals = b.images(items)
-    recons = np.stack([b.reconstruct(i, samples=1, seed=i)[1][0] for i in items])
+    generator = torch.Generator().manual_seed(0)
+    codes = b.train_codes[items]
+    recons = b.model.decode(codes + torch.randn(codes.shape, generator=generator), generator, mean=False).numpy()
     save_png(grid(np.concatenate([originals, recons]), columns=len(items), scale=2), folder / f"{key}-recon.png")
     _, samples = b.prior_samples(len(items), seed=0, mean=False)
     save_png(grid(samples, columns=len(items), scale=2), folder / f"{key}-prior.png")
@@ -123,8 +128,11 @@ def verdict(models: dict) -> list[str]:
     lines = []
     vae, acn = models.get("pixelcnn-standard"), models.get("pixelcnn-acn")
     if vae and acn:
-        collapsed = vae["kl_nats"] < 1.0 and vae["sampled_code_knn_accuracy"] < CHANCE + 0.15
-        kept = acn["kl_nats"] > 2 * max(vae["kl_nats"], 0.25) and acn["sampled_code_knn_accuracy"] > CHANCE + 0.3
+        # collapse: (almost) no information in the code, and codes with their noise classify at chance
+        collapsed = vae["kl_nats"] < 0.5 and vae["sampled_code_knn_accuracy"] < CHANCE + 0.05
+        # kept: a clearly positive KL, and sampled codes that carry more class information than the VAE's
+        kept = (acn["kl_nats"] > 1.0 and acn["sampled_code_knn_accuracy"] > vae["sampled_code_knn_accuracy"] + 0.05
+                and acn["active_dims"] >= vae["active_dims"])
         lines.append(f"VAE + PixelCNN: KL {vae['kl_nats']:.2f} nats, {vae['active_dims']} active dimensions, "
                      f"k-NN on sampled codes {vae['sampled_code_knn_accuracy']:.3f} (chance {CHANCE:.1f}) — "
                      + ("the code collapsed, as the paper says." if collapsed else
@@ -133,7 +141,9 @@ def verdict(models: dict) -> list[str]:
                      f"k-NN on sampled codes {acn['sampled_code_knn_accuracy']:.3f} — "
                      + ("the code stays informative, as the paper says." if kept else
                         "the code is NOT clearly more informative here."))
-        lines.append("Claim reproduced." if collapsed and kept else "Claim NOT reproduced under this budget.")
+        lines.append("Claim reproduced (criteria: VAE KL < 0.5 nats and sampled-code k-NN within 0.05 of chance; ACN KL "
+                     "> 1 nat, sampled-code k-NN at least 0.05 above the VAE's, no fewer active dimensions)."
+                     if collapsed and kept else "Claim NOT reproduced under this budget (criteria as in the code).")
     base, leaky, no_unique = models.get("mlp-acn"), models.get("mlp-acn-self-neighbour"), models.get("mlp-acn-no-unique")
     if base and leaky:
         lines.append(f"Self-neighbour bug: training KL {leaky['train_kl_nats']:.2f} vs {base['train_kl_nats']:.2f} nats "
@@ -160,7 +170,7 @@ def render_markdown(doc: dict) -> str:
                     f"{e['sampled_code_knn_accuracy']:.3f} | {e['active_dims']} |")
     figures = []
     for key in models:
-        figures.append(f"### {key}\n\nReconstructions (top: originals; bottom: one sample each)  \n"
+        figures.append(f"### {key}\n\nReconstructions (top: originals; bottom: a sample from z ~ q(z|x))  \n"
                        f"![]({'figures/' + key + '-recon.png'})\n\nPrior samples  \n![](figures/{key}-prior.png)\n\n"
                        f"Daydream  \n![](figures/{key}-daydream.png)\n")
     return (f"# Paper check ({doc['budget']} budget, {doc['dataset']})\n\n"

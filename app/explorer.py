@@ -36,8 +36,10 @@ def setup() -> None:
 
 
 def available_models() -> dict[str, Path]:
-    """Label shown in the picker -> bundle folder. The bundled default comes first."""
+    """Label shown in the picker -> bundle folder. The bundled models come first, the default leading."""
     found = {BUNDLED_LABEL: DEFAULT_BUNDLE}
+    for config in sorted((REPO / "assets" / "paper-check").glob("*/config.json")):
+        found[f"paper-check/{config.parent.name} (bundled)"] = config.parent
     models = home() / "models"
     if models.is_dir():  # bundles, and folders of bundles (e.g. a paper-check output) one level down
         for config in sorted([*models.glob("*/config.json"), *models.glob("*/*/config.json")]):

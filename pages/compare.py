@@ -13,8 +13,11 @@ if len(labels) < 2:
             "standard prior), or upload one on Home, then compare them here.")
     st.stop()
 pick = st.columns(2)
-label_a = pick[0].selectbox("Model A", labels, index=0, key="compare_a")
-label_b = pick[1].selectbox("Model B", labels, index=1, key="compare_b")
+# the bundled PixelCNN pair tells the paper's story: a VAE that ignores its code beside an ACN that keeps it
+story = ["paper-check/pixelcnn-standard (bundled)", "paper-check/pixelcnn-acn (bundled)"]
+first, second = (labels.index(s) for s in story) if all(s in labels for s in story) else (0, 1)
+label_a = pick[0].selectbox("Model A", labels, index=first, key="compare_a")
+label_b = pick[1].selectbox("Model B", labels, index=second, key="compare_b")
 a, b = explorer.load_bundle(models[label_a]), explorer.load_bundle(models[label_b])
 if a is None or b is None:
     st.stop()
@@ -23,11 +26,16 @@ rows = [("held-out total (nats)", "total_nats"), ("reconstruction (nats)", "reco
         ("KL under own prior (nats)", "kl_nats"), ("KL under N(0, I) (nats)", "kl_standard_nats"),
         ("k-NN accuracy, codes", "code_knn_accuracy"), ("k-NN accuracy, sampled codes", "sampled_code_knn_accuracy"),
         ("k-NN accuracy, raw pixels", "pixel_knn_accuracy"), ("active dimensions", "active_dims")]
-st.dataframe({"metric": [name for name, _ in rows] + ["decoder / prior"],
-              f"A: {label_a}": [f"{a.evaluation[key]:.3f}" for _, key in rows]
-              + [f"{a.config.model.decoder} / {a.config.model.prior}"],
-              f"B: {label_b}": [f"{b.evaluation[key]:.3f}" for _, key in rows]
-              + [f"{b.config.model.decoder} / {b.config.model.prior}"]}, hide_index=True)
+
+
+def column(model) -> list[str]:
+    values = [model.evaluation[key] for _, key in rows]
+    return [str(v) if isinstance(v, int) else f"{v:.3f}" for v in values] + [
+        f"{model.config.model.decoder} / {model.config.model.prior}"]
+
+
+st.dataframe({"metric": [name for name, _ in rows] + ["decoder / prior"], f"A: {label_a}": column(a),
+              f"B: {label_b}": column(b)}, hide_index=True)
 st.caption("KL of a collapsed code goes to zero and its sampled codes classify at chance (0.1): that is what "
            "a VAE with a PixelCNN decoder does, and what an ACN avoids.")
 

@@ -1,53 +1,21 @@
 """One real-browser test: Debian's Chromium driven by Playwright against `streamlit run app/Home.py`."""
 import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run", "--disable-sync", "--disable-quic"]
+from bench.browser import CHROMIUM, CHROMIUM_ARGS, MAP_READY, serve_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def app_url(tmp_path):
-    port = free_port()
-    env = {**os.environ, "ACN_EXPLORER_HOME": str(tmp_path)}
-    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app/Home.py", "--server.port", str(port),
-                               "--server.headless", "true", "--server.address", "127.0.0.1"],
-                              cwd=REPO, env=env, stdout=subprocess.DEVNULL,
-                              stderr=open(tmp_path / "server.log", "w"))
-    url = f"http://127.0.0.1:{port}"
+    log = tmp_path / "server.log"
     try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
-                break
-            except OSError:
-                if time.time() > deadline:
-                    raise RuntimeError("streamlit did not answer /_stcore/health within 60 s")
-                time.sleep(0.2)
-        yield url
+        with serve_app(tmp_path, log) as url:
+            yield url
     finally:
-        print((tmp_path / "server.log").read_text()[-3000:])  # shown by pytest when the test fails
-        server.terminate()
-        server.wait(timeout=10)
+        print(log.read_text()[-3000:])  # shown by pytest when the test fails
 
 
 # JS: the page position of the first point of the first map trace, and its sample index.
@@ -70,11 +38,10 @@ def test_click_a_point_then_daydream(app_url):
 
     shots = os.environ.get("ACN_SCREENSHOTS")
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(f"{app_url}/latent_map")
-        page.wait_for_function("() => { const gd = document.querySelector('.js-plotly-plot');"
-                               " return gd && gd._fullData && gd._fullData.length > 0; }", timeout=60000)
+        page.wait_for_function(MAP_READY, timeout=60000)
         expect(page.get_by_text("Sample #0 ·")).to_be_visible(timeout=30000)
         point = page.evaluate(FIRST_POINT)
         page.mouse.click(point["x"], point["y"])

@@ -139,9 +139,6 @@ class Bundle:
         """The k nearest other training codes to training item `item` (Annoy): ids, distances."""
         return self.index.query_item(self.check_item(item), k)
 
-    def neighbours_of_code(self, code: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        return self.index.query_vector(code, k)
-
     @torch.no_grad()
     def encode(self, images: np.ndarray) -> np.ndarray:
         """Codes of images in [0, 1] (B, C, H, W) -> (B, D)."""

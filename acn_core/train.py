@@ -17,6 +17,7 @@ import torch
 from .codes import CodeTable
 from .config import RunConfig
 from .data import ImageData
+from .losses import combine
 from .model import ACN
 from .storage import BundleError, read_json, read_tensors, tensors_to_bytes, write_bytes_atomic, write_json_atomic
 
@@ -120,7 +121,7 @@ def train(config: RunConfig, data: ImageData, run_dir: Path | None = None,
     with torch.random.fork_rng():  # weight init draws from the global RNG: seed it, then restore it
         torch.manual_seed(tc.seed)
         model = ACN(config.model)
-    optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr)
+    optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr, fused=True)  # fused: ~3x cheaper steps on CPU
     n = len(data.train)
     table = CodeTable(n, config.model.code_dim, generator)
     history: list[dict] = []
@@ -158,7 +159,7 @@ def train(config: RunConfig, data: ImageData, run_dir: Path | None = None,
                                                tc.allow_self_neighbour)
                 context = table.codes[picked]  # (B, D), a constant
             recon, kl = model.losses(x, code, context, generator)
-            loss = recon.mean() + kl.mean()
+            loss = combine(recon, kl).total
             if not torch.isfinite(loss):
                 kept = (f"the checkpoint after epoch {len(history)} in {run_dir} is kept" if run_dir and history
                         else "no epoch had finished, so nothing was saved")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -79,7 +80,7 @@ def training_step_overhead(table_sizes: tuple[int, ...], batch: int = 128) -> li
             synthetic = torch.from_numpy(clustered_codes(n))
             table.update(torch.arange(n), synthetic * own.std() / synthetic.std())
             table.update(idx, own)
-            opt = torch.optim.Adam(model.parameters(), 1e-3)
+            opt = torch.optim.Adam(model.parameters(), 1e-3, fused=True)
 
             def step():
                 code = model.encode(x)
@@ -169,7 +170,7 @@ def machine_limit(batch: int = 128) -> list[Row]:
     model = _model("acn")
     g = torch.Generator().manual_seed(0)
     x = torch.bernoulli(torch.full((batch, 1, 28, 28), 0.3), generator=g)
-    opt = torch.optim.Adam(model.parameters(), 1e-3)
+    opt = torch.optim.Adam(model.parameters(), 1e-3, fused=True)
     context = torch.randn(batch, 16)
 
     def step():
@@ -208,6 +209,22 @@ def app_latency(bundle_path: Path, map_sizes: tuple[int, ...]) -> list[Row]:
     step = best_time(lambda: list(b.daydream(0, 20, seed=0)), repeats=3) / 21  # start frame + 20 steps
     rows.append(Row(f"daydream step ({b.config.model.decoder} decoder)", step * 1e3, "ms", "goal", 100.0,
                     100.0 / (step * 1e3), "ratio = goal / measured (>1 meets it)"))
+    # the same two answers while a training job runs beside the app (one thread each, as the app does)
+    with tempfile.TemporaryDirectory() as tmp:
+        job = subprocess.Popen([sys.executable, "-m", "acn_core", "train", "--epochs", "500", "--quiet", "--out",
+                                str(Path(tmp) / "busy")], cwd=REPO, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+        try:
+            time.sleep(8)  # past data loading, into training
+            busy_click = best_time(lambda: b.inspect(b.n_train // 2, 8), repeats=3)
+            busy_step = best_time(lambda: list(b.daydream(0, 20, seed=0)), repeats=3) / 21
+        finally:
+            job.kill()
+            job.wait()
+    rows.append(Row("click -> panel data, training job running", busy_click * 1e3, "ms", "same, machine idle",
+                    click * 1e3, busy_click / click, "ratio = busy / idle"))
+    rows.append(Row("daydream step, training job running", busy_step * 1e3, "ms", "same, machine idle",
+                    step * 1e3, busy_step / step, "ratio = busy / idle"))
     for n in map_sizes:
         view = _ScaledView(b, n)
         t = best_time(lambda: plotly.io.to_json(explorer.map_figure(view, "label", 1, np.arange(8))), repeats=3)

@@ -11,12 +11,15 @@ st.caption("From a real image: c = E(x), z ~ p(z | c), x' ~ r(x | z), and again.
            "the chain wanders through neighbouring styles and classes.")
 
 c = st.columns([2, 1, 1, 1])
-start_mode = c[0].radio("Start from", ["selected sample", "random sample"], horizontal=True, key="dd_start_mode")
+start_mode = c[0].radio("Start from", ["selected sample", "index", "random sample"], horizontal=True,
+                        key="dd_start_mode")
 seed = int(c[1].number_input("Seed", 0, 2**31 - 1, 0, key="dd_seed"))
 mean = c[2].toggle("Mean decoding", key="dd_mean", help="Continue from the decoder's mean image instead of a sample.")
 speed = c[3].slider("Steps per second", 0.5, 10.0, 2.0, 0.5, key="dd_speed")
 if start_mode == "random sample":
     start = int(np.random.default_rng(seed).integers(b.n_train))
+elif start_mode == "index":
+    start = int(c[0].number_input(f"Start index (0-{b.n_train - 1})", 0, b.n_train - 1, 0, key="dd_index"))
 else:
     start = explorer.selected_sample(b)
 

@@ -27,7 +27,7 @@ browser:
 test: install browser
 	$(PY) -m pytest -q
 
-# Rebuild the bundled default model from scratch with a fixed seed (about 70 s on 2 cores).
+# Rebuild the bundled default model from scratch with a fixed seed (about 100 s on one thread).
 assets: install
 	$(PY) -m acn_core train --dataset mnist5k --seed 0 --out $(DEFAULT_BUNDLE)
 

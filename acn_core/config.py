@@ -82,7 +82,7 @@ class ModelConfig:
 class TrainConfig:
     """Optimisation and the neighbour-conditioned prior's training rules (`ACN.md`)."""
 
-    epochs: int = 60
+    epochs: int = 100
     batch_size: int = 128
     lr: float = 1e-3
     k: int = 5  # neighbours to choose from (ours; every public re-implementation uses 5)

@@ -15,6 +15,28 @@ def nearness(queries: torch.Tensor, table: torch.Tensor, table_sq: torch.Tensor)
     return torch.addmm(-table_sq, queries, table.T, alpha=2)
 
 
+def top_k(scores: torch.Tensor, k: int, block: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+    """Row-wise top-k (values, column indices, largest first) of a wide score matrix; exact.
+
+    On a CPU `torch.topk` over (B, 60k) costs ~3x a full pass of the matrix. The largest k values of a
+    row all lie in the k blocks with the largest block maxima, so we take per-block maxima (one cheap
+    pass), pick those k blocks, and run topk on them alone (plus the ragged tail).
+    """
+    rows, n = scores.shape
+    k = min(k, n)
+    if n < 16 * block or 4 * k * block > n:
+        top = torch.topk(scores, k, dim=1)
+        return top.values, top.indices
+    blocks = n // block
+    maxima = scores[:, :blocks * block].view(rows, blocks, block).amax(2)  # (B, n_blocks)
+    best = torch.topk(maxima, k, dim=1).indices  # (B, k)
+    cols = (best.unsqueeze(2) * block + torch.arange(block)).view(rows, -1)  # (B, k * block)
+    if blocks * block < n:
+        cols = torch.cat([cols, torch.arange(blocks * block, n).expand(rows, -1)], dim=1)
+    values, picked = torch.topk(scores.gather(1, cols), k, dim=1)
+    return values, cols.gather(1, picked)
+
+
 def exact_knn(queries: torch.Tensor, table: torch.Tensor, k: int, exclude: torch.Tensor | None = None,
               chunk: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
     """The k nearest rows of `table` for each query, nearest first, in chunks of queries.
@@ -30,9 +52,9 @@ def exact_knn(queries: torch.Tensor, table: torch.Tensor, k: int, exclude: torch
         scores = nearness(q, table, table_sq)
         if exclude is not None:
             scores[torch.arange(q.shape[0]), exclude[start:start + chunk]] = -float("inf")
-        top = torch.topk(scores, k, dim=1)
-        dists.append(((q * q).sum(1, keepdim=True) - top.values).clamp_min(0).sqrt())
-        ids.append(top.indices)
+        values, indices = top_k(scores, k)
+        dists.append(((q * q).sum(1, keepdim=True) - values).clamp_min(0).sqrt())
+        ids.append(indices)
     return torch.cat(dists), torch.cat(ids)
 
 
@@ -63,13 +85,13 @@ class CodeTable:
                     allow_self: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """The `depth` nearest eligible table rows of each code: ids (P, depth) and whether each is
         eligible at all (False where fewer than `depth` rows were)."""
-        scores = nearness(codes, self.codes, self.codes_sq)  # (P, N)
+        # a used code gets an infinite squared norm, hence score -inf: masked at the cost of an (N,) vector
+        table_sq = self.codes_sq.masked_fill(self.used, float("inf")) if unique else self.codes_sq
+        scores = nearness(codes, self.codes, table_sq)  # (P, N)
         if not allow_self:
             scores[torch.arange(codes.shape[0]), indices] = -float("inf")
-        if unique:
-            scores.masked_fill_(self.used, -float("inf"))
-        top = torch.topk(scores, min(depth, len(self)), dim=1)
-        return top.indices, torch.isfinite(top.values)
+        values, ids = top_k(scores, depth)
+        return ids, torch.isfinite(values)
 
     def pick_neighbours(self, codes: torch.Tensor, indices: torch.Tensor, k: int, generator: torch.Generator,
                         unique: bool = True, allow_self: bool = False) -> torch.Tensor:

@@ -17,10 +17,12 @@ torch.set_num_threads(args.threads)
 tables = (5_000, 60_000)
 index_sizes = (5_000, 60_000, 1_000_000)
 rows = []
-for part in (lambda: core.training_step_overhead(tables),
+pixelcnn = core.REPO / "assets" / "paper-check" / "pixelcnn-acn"
+for part in (lambda: core.training_step_overhead(args.bundle, tables),
+             lambda: core.training_step_overhead(pixelcnn, (60_000,), batch=64),
              lambda: core.neighbour_search(tables),
              lambda: core.code_index(index_sizes, queries=100 if args.quick else 500),
-             core.machine_limit,
+             lambda: core.machine_limit(args.bundle),
              lambda: core.app_latency(args.bundle, (5_000, 60_000)),
              lambda: core.peak_memory(args.bundle)):
     new = part()

@@ -4,6 +4,7 @@ Every measurement is a `Row`; ratios, not absolute times, are what to read on a 
 """
 from __future__ import annotations
 
+import copy
 import json
 import subprocess
 import sys
@@ -17,7 +18,6 @@ import numpy as np
 import torch
 
 from acn_core.codes import CodeTable, exact_knn
-from acn_core.config import ModelConfig
 from acn_core.index import CodeIndex
 from acn_core.model import ACN
 
@@ -58,28 +58,37 @@ def clustered_codes(n: int, dim: int = 16, clusters: int = 10, seed: int = 0) ->
     return (centres[rng.integers(clusters, size=n)] + rng.normal(0, 2, (n, dim))).astype(np.float32)
 
 
-def _model(prior: str) -> ACN:
-    torch.manual_seed(0)
-    return ACN(ModelConfig(prior=prior))
+def trained_setup(bundle_path: Path, batch: int) -> tuple[ACN, ACN, torch.Tensor, torch.Tensor]:
+    """A trained ACN (from a bundle), the same encoder/decoder with the standard prior, a batch of its
+    binarised training images and its training codes: steps timed from here see realistic codes."""
+    from acn_core import bundle as bundles
+    from acn_core.data import fixed_binarisation
+
+    b = bundles.load(bundle_path)
+    acn = copy.deepcopy(b.model).train()
+    standard_config = copy.deepcopy(b.config.model)
+    standard_config.prior = "standard"
+    standard = ACN(standard_config)
+    standard.load_state_dict({k: v for k, v in acn.state_dict().items() if not k.startswith("prior.")})
+    x = fixed_binarisation(b.arrays["train_images"][:batch])
+    return acn, standard, x, b.train_codes.clone()
 
 
-def training_step_overhead(table_sizes: tuple[int, ...], batch: int = 128) -> list[Row]:
-    """One optimiser step of the ACN (neighbour search + mixture prior) vs the standard-prior VAE."""
+def training_step_overhead(bundle_path: Path, table_sizes: tuple[int, ...], batch: int = 128) -> list[Row]:
+    """One optimiser step of the ACN (neighbour search + mixture prior) vs the standard-prior VAE,
+    starting from the bundled model; tables beyond its size are its codes tiled with a little noise."""
     rows = []
     g = torch.Generator().manual_seed(0)
-    x = torch.bernoulli(torch.full((batch, 1, 28, 28), 0.3), generator=g)
     for n in table_sizes:
-        idx = torch.randperm(n, generator=g)[:batch]
+        acn, standard, x, codes = trained_setup(bundle_path, batch)
+        reps = -(-n // codes.shape[0])
+        tiled = codes.repeat(reps, 1)[:n]
+        tiled[codes.shape[0]:] += 0.05 * codes.std() * torch.randn(tiled[codes.shape[0]:].shape, generator=g)
+        table = CodeTable(n, codes.shape[1], g)
+        table.update(torch.arange(n), tiled)
+        idx = torch.arange(x.shape[0])  # the batch's images are rows 0..B-1 of the table
         timings = {}
-        for prior in ("standard", "acn"):
-            model = _model(prior)
-            # a table as in training: the batch's own entries hold its codes, the rest similar codes
-            with torch.no_grad():
-                own = model.encode(x)
-            table = CodeTable(n, 16, g)
-            synthetic = torch.from_numpy(clustered_codes(n))
-            table.update(torch.arange(n), synthetic * own.std() / synthetic.std())
-            table.update(idx, own)
+        for prior, model in (("standard", standard), ("acn", acn)):
             opt = torch.optim.Adam(model.parameters(), 1e-3, fused=True)
 
             def step():
@@ -95,14 +104,16 @@ def training_step_overhead(table_sizes: tuple[int, ...], batch: int = 128) -> li
                 table.update(idx, code)
 
             timings[prior] = best_time(step)
-        codes = own + 0.01 * torch.randn(own.shape, generator=g)
+        with torch.no_grad():
+            current = acn.encode(x)
 
         def search():
             table.start_pass()
-            table.pick_neighbours(codes, idx, 5, g)
+            table.pick_neighbours(current, idx, 5, g)
 
         search_time = best_time(search)
-        rows.append(Row(f"train step ACN/standard, table {n:,}", timings["acn"] * 1e3, "ms", "standard prior step",
+        decoder = acn.config.decoder
+        rows.append(Row(f"train step ACN/standard, {decoder}, table {n:,}", timings["acn"] * 1e3, "ms", "standard prior step",
                         timings["standard"] * 1e3, timings["acn"] / timings["standard"],
                         f"ratio = ACN time / standard time; neighbour search {search_time * 1e3:.2f} ms "
                         f"({search_time / timings['acn']:.0%} of the ACN step)"))
@@ -165,13 +176,12 @@ def code_index(sizes: tuple[int, ...], queries: int = 200) -> list[Row]:
     return rows
 
 
-def machine_limit(batch: int = 128) -> list[Row]:
-    """FLOP/s of an MLP ACN training step vs a plain matmul on the same threads."""
-    model = _model("acn")
+def machine_limit(bundle_path: Path, batch: int = 128) -> list[Row]:
+    """FLOP/s of an ACN training step vs a plain matmul on the same threads (MLP models)."""
+    model, _, x, codes = trained_setup(bundle_path, batch)
     g = torch.Generator().manual_seed(0)
-    x = torch.bernoulli(torch.full((batch, 1, 28, 28), 0.3), generator=g)
     opt = torch.optim.Adam(model.parameters(), 1e-3, fused=True)
-    context = torch.randn(batch, 16)
+    context = codes[torch.randperm(codes.shape[0], generator=g)[:x.shape[0]]]
 
     def step():
         code = model.encode(x)
@@ -182,7 +192,7 @@ def machine_limit(batch: int = 128) -> list[Row]:
 
     # every Linear costs 2*in*out FLOPs per example forward and twice that backward
     linear_params = sum(m.in_features * m.out_features for m in model.modules() if isinstance(m, torch.nn.Linear))
-    step_flops = 3 * 2 * linear_params * batch
+    step_flops = 3 * 2 * linear_params * x.shape[0]
     step_rate = step_flops / best_time(step)
     a, b = torch.randn(512, 512), torch.randn(512, 512)
     mm_rate = 2 * 512 ** 3 / best_time(lambda: a @ b)

@@ -5,8 +5,8 @@ from bench import core
 
 
 def test_bench_runs_on_tiny_sizes(tiny_bundle, tmp_path):
-    rows = (core.training_step_overhead((300,), batch=16) + core.neighbour_search((300,), batch=16, loop_queries=4)
-            + core.code_index((500,), queries=20) + core.machine_limit(batch=8)
+    rows = (core.training_step_overhead(tiny_bundle, (300,), batch=16) + core.neighbour_search((300,), batch=16, loop_queries=4)
+            + core.code_index((500,), queries=20) + core.machine_limit(tiny_bundle, batch=8)
             + core.app_latency(tiny_bundle, (100,)))
     names = " ".join(r.name for r in rows)
     for part in ("train step ACN/standard", "k-NN batch", "Annoy recall@10", "throughput", "click", "daydream step",

@@ -90,3 +90,16 @@ def test_k_larger_than_the_table_still_terminates():
         picked = table.pick_neighbours(codes, torch.arange(4), k=50, generator=torch.Generator(), unique=unique,
                                        allow_self=allow_self)
         assert (picked >= 0).all()
+
+
+@pytest.mark.parametrize("n,k", [(60000, 5), (60000, 13), (5000, 5), (10001, 40), (300, 7)])
+def test_blocked_top_k_is_exact(n, k):
+    from acn_core.codes import top_k
+
+    g = torch.Generator().manual_seed(n + k)
+    scores = torch.randn(64, n, generator=g)
+    scores[:3, : n // 2] = -float("inf")  # masked entries, as the unique-neighbour rule makes them
+    values, ids = top_k(scores, k)
+    reference = torch.topk(scores, k, dim=1)
+    assert torch.equal(values, reference.values)
+    assert torch.equal(scores.gather(1, ids), values)

@@ -38,16 +38,20 @@ def advance() -> None:
     state["frames"].append(next(state["chain"]))
 
 
-buttons = st.columns([1, 1, 1, 4])
-if buttons[0].button("Step", key="dd_step", icon=":material/skip_next:"):
-    advance()
-playing = state["playing"]
-if buttons[1].button("Pause" if playing else "Play", key="dd_play",
-                     icon=":material/pause:" if playing else ":material/play_arrow:"):
-    state["playing"] = not playing
-if buttons[2].button("Reset", key="dd_reset", icon=":material/restart_alt:"):
+def toggle_play() -> None:
+    state["playing"] = not state["playing"]
+
+
+def reset() -> None:
     del st.session_state["daydream"]
-    st.rerun()
+
+
+# callbacks run before the page is drawn again, so the Play/Pause label always shows the current state
+buttons = st.columns([1, 1, 1, 4])
+buttons[0].button("Step", key="dd_step", icon=":material/skip_next:", on_click=advance)
+buttons[1].button("Pause" if state["playing"] else "Play", key="dd_play", on_click=toggle_play,
+                  icon=":material/pause:" if state["playing"] else ":material/play_arrow:")
+buttons[2].button("Reset", key="dd_reset", icon=":material/restart_alt:", on_click=reset)
 buttons[3].caption(f"Start: sample #{start} (label {b.label_name(int(b.labels[start]))}). "
                    f"Chains stop after {MAX_DAYDREAM_STEPS} steps.")
 
@@ -56,6 +60,8 @@ buttons[3].caption(f"Start: sample #{start} (label {b.label_name(int(b.labels[st
 def player() -> None:
     if state["playing"]:
         advance()
+        if not state["playing"]:  # the chain hit its bound: redraw the page to stop the timer
+            st.rerun()
     frames = state["frames"]
     latest = frames[-1]
     big, side = st.columns([1, 3])

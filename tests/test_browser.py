@@ -62,6 +62,9 @@ def test_click_a_point_then_daydream(app_url):
             expect(page.get_by_text(f"{n} steps so far")).to_be_visible(timeout=15000)
         for n in (1, 2, 3):  # three new frames in the strip, captioned "<step>: <label>"
             expect(page.get_by_text(f"{n}: ", exact=False).first).to_be_visible()
+        page.get_by_role("button", name="Play", exact=True).click()  # auto-advance, then pause
+        expect(page.get_by_text("6 steps so far")).to_be_visible(timeout=20000)
+        page.get_by_role("button", name="Pause", exact=True).click()
         if shots:
             page.screenshot(path=f"{shots}/daydream.png")
         browser.close()

@@ -74,6 +74,17 @@ def trained_setup(bundle_path: Path, batch: int) -> tuple[ACN, ACN, torch.Tensor
     return acn, standard, x, b.train_codes.clone()
 
 
+def train_step(model: ACN, opt: torch.optim.Optimizer, x: torch.Tensor, context_of, g: torch.Generator
+               ) -> torch.Tensor:
+    """One optimiser step as `acn_core.train` takes it; `context_of(code)` gives the prior's context."""
+    code = model.encode(x)
+    recon, kl = model.losses(x, code, context_of(code), g)
+    opt.zero_grad()
+    (recon.mean() + kl.mean()).backward()
+    opt.step()
+    return code
+
+
 def training_step_overhead(bundle_path: Path, table_sizes: tuple[int, ...], batch: int = 128) -> list[Row]:
     """One optimiser step of the ACN (neighbour search + mixture prior) vs the standard-prior VAE,
     starting from the bundled model; tables beyond its size are its codes tiled with a little noise."""
@@ -88,20 +99,17 @@ def training_step_overhead(bundle_path: Path, table_sizes: tuple[int, ...], batc
         table.update(torch.arange(n), tiled)
         idx = torch.arange(x.shape[0])  # the batch's images are rows 0..B-1 of the table
         timings = {}
+
+        def neighbours(code):
+            table.start_pass()
+            return table.codes[table.pick_neighbours(code, idx, 5, g)]
+
         for prior, model in (("standard", standard), ("acn", acn)):
             opt = torch.optim.Adam(model.parameters(), 1e-3, fused=True)
+            context_of = neighbours if prior == "acn" else (lambda code: None)
 
             def step():
-                code = model.encode(x)
-                context = None
-                if prior == "acn":
-                    table.start_pass()
-                    context = table.codes[table.pick_neighbours(code, idx, 5, g)]
-                recon, kl = model.losses(x, code, context, g)
-                opt.zero_grad()
-                (recon.mean() + kl.mean()).backward()
-                opt.step()
-                table.update(idx, code)
+                table.update(idx, train_step(model, opt, x, context_of, g))
 
             timings[prior] = best_time(step)
         with torch.no_grad():
@@ -112,9 +120,8 @@ def training_step_overhead(bundle_path: Path, table_sizes: tuple[int, ...], batc
             table.pick_neighbours(current, idx, 5, g)
 
         search_time = best_time(search)
-        decoder = acn.config.decoder
-        rows.append(Row(f"train step ACN/standard, {decoder}, table {n:,}", timings["acn"] * 1e3, "ms", "standard prior step",
-                        timings["standard"] * 1e3, timings["acn"] / timings["standard"],
+        rows.append(Row(f"train step ACN/standard, {acn.config.decoder}, table {n:,}", timings["acn"] * 1e3, "ms",
+                        "standard prior step", timings["standard"] * 1e3, timings["acn"] / timings["standard"],
                         f"ratio = ACN time / standard time; neighbour search {search_time * 1e3:.2f} ms "
                         f"({search_time / timings['acn']:.0%} of the ACN step)"))
     return rows
@@ -184,11 +191,7 @@ def machine_limit(bundle_path: Path, batch: int = 128) -> list[Row]:
     context = codes[torch.randperm(codes.shape[0], generator=g)[:x.shape[0]]]
 
     def step():
-        code = model.encode(x)
-        recon, kl = model.losses(x, code, context, g)
-        opt.zero_grad()
-        (recon.mean() + kl.mean()).backward()
-        opt.step()
+        train_step(model, opt, x, lambda code: context, g)
 
     # every Linear costs 2*in*out FLOPs per example forward and twice that backward
     linear_params = sum(m.in_features * m.out_features for m in model.modules() if isinstance(m, torch.nn.Linear))

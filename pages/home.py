@@ -53,7 +53,8 @@ if history:
                      go.Scatter(x=epochs, y=[h["kl"] for h in history], name="KL", yaxis="y2")])
     fig.update_layout(height=280, margin={"t": 30, "b": 10}, title="Training curves (nats per image)",
                       xaxis_title="epoch", yaxis={"title": "reconstruction"},
-                      yaxis2={"title": "KL", "overlaying": "y", "side": "right"})
+                      yaxis2={"title": "KL", "overlaying": "y", "side": "right", "showgrid": False},
+                      legend={"orientation": "h", "y": 1.12, "x": 1, "xanchor": "right"})
     st.plotly_chart(fig, width="stretch")
 
 with st.expander("Full configuration"):

@@ -100,8 +100,9 @@ class CodeTable:
         Eligible: not the example's own entry (unless `allow_self`, the ablation of a known bug) and,
         with `unique`, not yet used in this pass, nor chosen by an earlier example of this batch. If an
         example runs out of eligible codes (the end of a pass), a new pass starts.
-        One distance matrix for the batch; conflicts are resolved on the short candidate lists, and
-        only rows whose list ran short are searched again. codes (B, D), indices (B,) -> (B,).
+        One distance matrix for the batch; conflicts are resolved on short candidate lists, and the
+        examples still waiting are searched again (deeper) only when a list runs short.
+        codes (B, D), indices (B,) -> (B,).
         """
         codes = codes.detach()
         chosen = torch.full((codes.shape[0],), -1, dtype=torch.long)

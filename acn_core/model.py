@@ -103,7 +103,7 @@ class ConvEncoder(nn.Module):
 
     def __init__(self, c: ModelConfig):
         super().__init__()
-        w = max(8, c.hidden // 16)
+        w = c.conv_channels
         self.net = nn.Sequential(
             nn.Conv2d(c.channels, w, 3, padding=1), nn.ReLU(), nn.Conv2d(w, w, 4, 2, 1), nn.ReLU(),
             nn.Conv2d(w, 2 * w, 3, padding=1), nn.ReLU(), nn.Conv2d(2 * w, 2 * w, 4, 2, 1), nn.ReLU(),
@@ -134,7 +134,7 @@ class DeconvDecoder(nn.Module):
 
     def __init__(self, c: ModelConfig, out_channels: int):
         super().__init__()
-        w = max(8, c.hidden // 16)
+        w = c.conv_channels
         self.start = (2 * w, c.height // 4, c.width // 4)
         self.linear = nn.Sequential(nn.Linear(c.code_dim, 2 * w * (c.height // 4) * (c.width // 4)), nn.ReLU())
         self.net = nn.Sequential(
@@ -237,8 +237,15 @@ class ACN(nn.Module):
             self.prior = StandardPrior(config.code_dim)
 
     def prepare(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """uint8 (B, C, H, W) -> model input: binarised {0, 1} for grey, [-1, 1] for RGB."""
+        """uint8 (B, C, H, W) -> what the decoder models: binarised {0, 1} for grey, [-1, 1] for RGB."""
         return self.likelihood.prepare(images, generator)
+
+    def encoder_input(self, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """What the encoder sees of uint8 `images` whose decoder targets are `targets` (`prepare`):
+        the intensities themselves ("grey": a deterministic code) or the targets ("binary")."""
+        if self.config.encoder_input == "grey":
+            return self.likelihood.from_unit(images.float() / 255.0)
+        return targets
 
     def encode_unit(self, images: torch.Tensor) -> torch.Tensor:
         """Codes of images already in [0, 1] (decoder outputs, e.g. daydream frames): -> (B, D)."""

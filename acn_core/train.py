@@ -151,8 +151,13 @@ def train(config: RunConfig, data: ImageData, run_dir: Path | None = None,
             if should_stop is not None and should_stop():
                 raise TrainingCancelled(f"cancelled in epoch {epoch}; {len(history)} epochs are checkpointed")
             indices = order[(step - 1) * tc.batch_size: step * tc.batch_size]
-            x = model.prepare(data.train.images[indices], generator)  # dynamic binarisation
-            code = model.encode(x)  # (B, D)
+            images = data.train.images[indices]
+            x = model.prepare(images, generator)  # dynamic binarisation
+            code = model.encode(model.encoder_input(images, x))  # (B, D)
+            if tc.lr_schedule == "cosine":
+                done = ((epoch - 1) * steps + step - 1) / (tc.epochs * steps)
+                for group in optimizer.param_groups:
+                    group["lr"] = tc.lr * 0.5 * (1 + math.cos(math.pi * done))
             context = None
             if config.model.prior == "acn":
                 picked = table.pick_neighbours(code, indices, tc.k, generator, tc.unique_neighbours,

@@ -1,0 +1,85 @@
+"""Model selection for the default mnist5k model, on a validation split carved from the training images.
+
+    python experiments/sweep.py --out build/sweep.jsonl [--only NAME ...]
+
+Every candidate trains on 3,200 of the 4,000 training images and is scored on the other 800 (never on
+the held-out 1,000): code k-NN, sampled-code k-NN and the total in nats. One JSON line per candidate
+is appended to --out; candidates already there are skipped, so an interrupted sweep resumes.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from acn_core import data
+from acn_core.config import RunConfig
+from acn_core.evaluate import encode_images, evaluate
+from acn_core.train import train
+
+VALIDATION = 800
+
+
+def candidate(**changes) -> RunConfig:
+    config = RunConfig()
+    config.data.validation = VALIDATION
+    for key, value in changes.items():
+        section, name = key.split("__")
+        setattr(getattr(config, section), name, value)
+    return config.validate()
+
+
+CANDIDATES = {
+    "mlp-binary-100": candidate(model__encoder_input="binary", train__epochs=100),
+    "mlp-grey-100": candidate(model__encoder_input="grey", train__epochs=100),
+    "mlp-grey-200-cos": candidate(model__encoder_input="grey", train__epochs=200, train__lr_schedule="cosine"),
+    "mlp-grey-100-cos": candidate(model__encoder_input="grey", train__epochs=100, train__lr_schedule="cosine"),
+    "mlp-grey-100-cos-d32": candidate(model__encoder_input="grey", train__epochs=100, train__lr_schedule="cosine",
+                                      model__code_dim=32),
+    "conv16-grey-60-cos": candidate(model__encoder="conv", model__conv_channels=16, model__encoder_input="grey",
+                                    train__epochs=60, train__lr_schedule="cosine"),
+    "conv16-deconv-grey-40-cos": candidate(model__encoder="conv", model__decoder="deconv", model__conv_channels=16,
+                                           model__encoder_input="grey", train__epochs=40, train__lr_schedule="cosine"),
+    "mlp-grey-100-cos-k10": candidate(model__encoder_input="grey", train__epochs=100, train__lr_schedule="cosine",
+                                      train__k=10),
+    "mlp-grey-100-cos-lr2e-3": candidate(model__encoder_input="grey", train__epochs=100, train__lr_schedule="cosine",
+                                         train__lr=2e-3),
+}
+
+
+def run(name: str, config: RunConfig) -> dict:
+    images = data.load(config.data)
+    config.model.channels, config.model.height, config.model.width = images.shape
+    started = time.perf_counter()
+    result = train(config, images)
+    seconds = time.perf_counter() - started
+    codes = encode_images(result.model, images.train.images)
+    metrics = evaluate(result.model, images, codes, k=5)
+    return {"name": name, "train_seconds": round(seconds, 1), "config": config.to_dict(),
+            **{k: metrics[k] for k in ("code_knn_accuracy", "sampled_code_knn_accuracy", "total_nats", "recon_nats",
+                                       "kl_nats", "pixel_knn_accuracy", "active_dims")}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default="build/sweep.jsonl")
+    parser.add_argument("--only", nargs="*", default=None)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    done = {json.loads(line)["name"] for line in out.read_text().splitlines()} if out.exists() else set()
+    for name, config in CANDIDATES.items():
+        if name in done or (args.only and name not in args.only):
+            continue
+        row = run(name, config)
+        print(json.dumps({k: v for k, v in row.items() if k != "config"}), flush=True)
+        with open(out, "a") as f:
+            f.write(json.dumps(row) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -69,6 +69,7 @@ class ModelConfig:
     min_scale: float = 1e-2  # floor on mixture scales
     pixelcnn_layers: int = 6
     pixelcnn_channels: int = 32
+    pixelcnn_kernel: int = 7  # first layer's window; receptive field = kernel // 2 + layers pixels up and sideways
     channels: int = 1
     height: int = 28
     width: int = 28
@@ -87,6 +88,11 @@ class ModelConfig:
         _check(self.mixtures >= 1, f"mixtures must be at least 1, got {self.mixtures}")
         _check(self.min_scale > 0, f"min_scale must be positive, got {self.min_scale}")
         _check(self.channels in (1, 3), f"channels must be 1 or 3, got {self.channels}")
+        _check(1 <= self.pixelcnn_layers <= 64, f"pixelcnn_layers must be between 1 and 64, got {self.pixelcnn_layers}")
+        _check(1 <= self.pixelcnn_channels <= 1024,
+               f"pixelcnn_channels must be between 1 and 1024, got {self.pixelcnn_channels}")
+        _check(self.pixelcnn_kernel in (1, 3, 5, 7, 9, 11),
+               f"pixelcnn_kernel must be an odd number from 1 to 11, got {self.pixelcnn_kernel}")
         if self.decoder == "deconv" or self.encoder == "conv":
             _check(self.height % 4 == 0 and self.width % 4 == 0,
                    f"conv encoder/deconv decoder need height and width divisible by 4, got "

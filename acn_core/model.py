@@ -1,6 +1,7 @@
 """The ACN: encoder -> unit-variance posterior -> decoder, with a neighbour-conditioned prior.
 
-Classes in dependency order: likelihoods, encoders, decoders (MLP, deconv, gated PixelCNN), ACN.
+Classes in dependency order: likelihoods, encoders, decoders (MLP, deconv; the gated PixelCNN is in
+`pixelcnn.py`), ACN.
 """
 from __future__ import annotations
 
@@ -8,11 +9,11 @@ from typing import Callable
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from .config import ModelConfig
 from .data import binarise
 from .losses import bernoulli_nll, discretised_logistic_nll, kl_single_sample, kl_standard
+from .pixelcnn import GatedPixelCNN
 from .prior import MixturePrior, StandardPrior
 
 
@@ -145,75 +146,6 @@ class DeconvDecoder(nn.Module):
         return self.net(self.linear(z).view(-1, *self.start))  # (B, P*C, H, W)
 
 
-class MaskedConv2d(nn.Conv2d):
-    """A convolution that sees only pixels above and to the left ('A' also hides the centre)."""
-
-    def __init__(self, mask_type: str, in_channels: int, out_channels: int, kernel_size: int):
-        super().__init__(in_channels, out_channels, kernel_size, padding=kernel_size // 2)
-        mask = torch.ones_like(self.weight)
-        k = kernel_size // 2
-        mask[:, :, k, k + (mask_type == "B"):] = 0
-        mask[:, :, k + 1:] = 0
-        self.register_buffer("mask", mask)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(x, self.weight * self.mask, self.bias, padding=self.padding)
-
-
-class GatedPixelCNN(nn.Module):
-    """Autoregressive decoder r(x|z): masked convs with tanh*sigmoid gates, a per-layer bias from z
-    and residual connections. Grey images only. A single stack (with the usual blind spot) keeps it
-    small enough to train on a CPU; the receptive field reaches `rows_of_context` rows up.
-    """
-
-    autoregressive = True
-
-    def __init__(self, c: ModelConfig, out_channels: int):
-        super().__init__()
-        h = c.pixelcnn_channels
-        self.first = MaskedConv2d("A", c.channels, 2 * h, 7)
-        self.layers = nn.ModuleList([MaskedConv2d("B", h, 2 * h, 3) for _ in range(c.pixelcnn_layers - 1)])
-        self.residual = nn.ModuleList([nn.Conv2d(h, h, 1) for _ in range(c.pixelcnn_layers - 1)])
-        self.condition = nn.Linear(c.code_dim, 2 * h * c.pixelcnn_layers)
-        self.out = nn.Sequential(nn.ReLU(), nn.Conv2d(h, h, 1), nn.ReLU(), nn.Conv2d(h, out_channels, 1))
-        self.rows_of_context = 3 + (c.pixelcnn_layers - 1)
-        self.shape = (c.channels, c.height, c.width)
-
-    @staticmethod
-    def _gate(a: torch.Tensor) -> torch.Tensor:
-        value, gate = a.chunk(2, dim=1)
-        return torch.tanh(value) * torch.sigmoid(gate)
-
-    def forward(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        biases = self.condition(z)[:, :, None, None].chunk(len(self.layers) + 1, dim=1)  # each (B, 2h, 1, 1)
-        h = self._gate(self.first(x) + biases[0])
-        for layer, residual, bias in zip(self.layers, self.residual, biases[1:]):
-            h = h + residual(self._gate(layer(h) + bias))
-        return self.out(h)  # (B, P*C, H, W)
-
-    @torch.no_grad()
-    def sample(self, z: torch.Tensor, likelihood, generator: torch.Generator | None,
-               progress: Callable[[float], None] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Sample pixels in raster order. Each step runs the net only on the window of rows above and
-        columns beside the next pixel that its output can depend on (exact: the receptive field).
-        Returns (samples, per-pixel means at sampling time), both (B, C, H, W)."""
-        c, height, width = self.shape
-        reach = self.rows_of_context  # the receptive field reaches as far sideways as upwards
-        x = torch.zeros((z.shape[0], c, height, width))
-        means = torch.zeros_like(x)
-        for i in range(height):
-            top = max(0, i - reach)
-            for j in range(width):
-                left = max(0, j - reach)
-                window = x[:, :, top:i + 1, left:min(width, j + reach + 1)]
-                params = self.forward(z, window)[:, :, -1:, j - left:j - left + 1]
-                x[:, :, i:i + 1, j:j + 1] = likelihood.sample(params, generator)
-                means[:, :, i:i + 1, j:j + 1] = likelihood.mean(params)
-            if progress is not None:
-                progress((i + 1) / height)
-        return x, means
-
-
 # ----------------------------------------------------------------------------- the model
 
 class ACN(nn.Module):
@@ -228,8 +160,11 @@ class ACN(nn.Module):
         self.likelihood = Bernoulli if config.channels == 1 else DiscretisedLogistic
         out_channels = config.channels * self.likelihood.params_per_channel
         self.encoder = {"mlp": MLPEncoder, "conv": ConvEncoder}[config.encoder](config)
-        self.decoder = {"mlp": MLPDecoder, "deconv": DeconvDecoder, "pixelcnn": GatedPixelCNN}[config.decoder](
-            config, out_channels)
+        if config.decoder == "pixelcnn":
+            self.decoder = GatedPixelCNN(config.code_dim, config.channels, out_channels, config.height, config.width,
+                                         config.pixelcnn_channels, config.pixelcnn_layers, config.pixelcnn_kernel)
+        else:
+            self.decoder = {"mlp": MLPDecoder, "deconv": DeconvDecoder}[config.decoder](config, out_channels)
         if config.prior == "acn":
             self.prior = MixturePrior(config.code_dim, config.prior_hidden, config.prior_layers, config.mixtures,
                                       config.min_scale)

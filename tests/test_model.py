@@ -27,35 +27,47 @@ def test_pixelcnn_rejects_rgb_with_a_clear_message():
         ACN(ModelConfig(decoder="pixelcnn", channels=3, height=8, width=8))
 
 
-def _pixelcnn():
+def _pixelcnn(layers: int = 4, kernel: int = 5):
     torch.manual_seed(0)
-    return ACN(ModelConfig(decoder="pixelcnn", code_dim=3, height=20, width=20, pixelcnn_layers=4,
-                           pixelcnn_channels=8)).decoder
+    return ACN(ModelConfig(decoder="pixelcnn", code_dim=3, height=20, width=20, pixelcnn_layers=layers,
+                           pixelcnn_channels=8, pixelcnn_kernel=kernel)).decoder
 
 
-def test_pixelcnn_output_never_sees_the_current_or_later_pixels():
-    decoder = _pixelcnn()
-    z = torch.randn(1, 3)
+def _seen_by(decoder, i: int, j: int) -> torch.Tensor:
+    """Which input pixels the output at (i, j) depends on, by gradient: (20, 20) bool."""
     x = torch.bernoulli(torch.full((1, 1, 20, 20), 0.5)).requires_grad_(True)
-    i, j = 12, 4
-    decoder(z, x)[0, 0, i, j].backward()
-    seen = x.grad[0, 0] != 0
-    later = torch.zeros(20, 20, dtype=torch.bool)
-    later[i, j:] = True
-    later[i + 1:] = True
-    assert not seen[later].any(), "the output at (i, j) depends on pixel (i, j) or later"
-    assert seen[:i].any()  # and it does use the context above
-    assert not seen[: i - decoder.rows_of_context].any()  # within the reach the sampler relies on
-    assert not seen[:, j + decoder.rows_of_context + 1:].any()
+    decoder(torch.randn(1, 3), x)[0, 0, i, j].backward()
+    return x.grad[0, 0] != 0
 
 
-def test_cropped_sampling_step_equals_the_full_pass():
-    """Sampling runs the net only on the rows a pixel can see; that must give the same logits."""
-    decoder = _pixelcnn()
-    z, x = torch.randn(2, 3), torch.bernoulli(torch.full((2, 1, 20, 20), 0.5))
-    full = decoder(z, x)
-    reach = decoder.rows_of_context
-    for i, j in ((0, 0), (3, 19), (19, 5), (16, 12)):
-        top, left = max(0, i - reach), max(0, j - reach)
-        window = decoder(z, x[:, :, top:i + 1, left:j + reach + 1])
-        torch.testing.assert_close(window[:, :, -1, j - left], full[:, :, i, j])
+@pytest.mark.parametrize("layers,kernel", [(4, 5), (2, 3), (6, 7)])
+def test_pixelcnn_sees_exactly_the_pixels_before_it_within_its_reach(layers, kernel):
+    """No pixel at or after (i, j) in raster order, and no blind spot: every earlier pixel within the
+    reach (rows above up to `reach`, columns to `reach - 1` either side; the current row to `reach`
+    left) is seen, including the upper right that a single masked stack misses."""
+    decoder = _pixelcnn(layers, kernel)
+    reach = decoder.reach
+    i, j = 12, 9
+    seen = _seen_by(decoder, i, j)
+    expected = torch.zeros(20, 20, dtype=torch.bool)
+    expected[max(0, i - reach):i, max(0, j - reach + 1):j + reach] = True
+    expected[i, max(0, j - reach):j] = True
+    assert torch.equal(seen, expected), f"receptive field differs from the expected window (reach {reach})"
+
+
+def test_single_masked_stack_would_have_a_blind_spot_that_this_one_lacks():
+    decoder = _pixelcnn(4, 3)
+    seen = _seen_by(decoder, 12, 9)
+    assert seen[11, 9 + 1:9 + decoder.reach].all() and seen[9, 12]  # upper right, where the blind spot was
+
+
+def test_sampling_with_cached_stacks_equals_the_full_pass():
+    """Sampling runs the vertical stacks once per row and the horizontal ones on a short window; the
+    probabilities it reports must be those of one full pass over the sampled image."""
+    from acn_core.model import Bernoulli
+
+    for layers, kernel in ((4, 5), (2, 3)):
+        decoder = _pixelcnn(layers, kernel)
+        z = torch.randn(2, 3)
+        samples, means = decoder.sample(z, Bernoulli, torch.Generator().manual_seed(0))
+        torch.testing.assert_close(means, torch.sigmoid(decoder(z, samples)), rtol=0, atol=1e-6)

@@ -1,0 +1,102 @@
+"""The autoregressive decoder r(x|z): a gated PixelCNN with vertical and horizontal stacks.
+
+van den Oord et al. (2016), "Conditional Image Generation with PixelCNN Decoders": the vertical stack
+sees every pixel in the rows above (no blind spot), the horizontal stack the pixels to the left in the
+current row; both are gated (tanh * sigmoid) and conditioned on the code z by a per-layer bias. Causality
+comes from padding and shifting instead of masks. The receptive field reaches `reach` pixels up, left
+and right, so a small `layers`/`kernel` gives a local-window decoder (Chen et al., "Variational Lossy
+Autoencoder") that must take global shape from the code.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def _gate(a: torch.Tensor) -> torch.Tensor:
+    value, gate = a.chunk(2, dim=1)
+    return torch.tanh(value) * torch.sigmoid(gate)
+
+
+class GatedLayer(nn.Module):
+    """One layer of both stacks. With `first`, the horizontal stack does not see the current pixel."""
+
+    def __init__(self, in_channels: int, channels: int, kernel: int, code_dim: int, first: bool):
+        super().__init__()
+        self.half, self.first = kernel // 2, first
+        self.vertical = nn.Conv2d(in_channels, 2 * channels, (self.half + 1, kernel))  # rows i-half .. i
+        self.horizontal = nn.Conv2d(in_channels, 2 * channels, (1, self.half + 1))  # columns j-half .. j
+        self.vertical_to_horizontal = nn.Conv2d(2 * channels, 2 * channels, 1)
+        self.horizontal_out = nn.Conv2d(channels, channels, 1)
+        self.condition = nn.Linear(code_dim, 4 * channels)
+
+    def vertical_part(self, v: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The vertical stack's next input and what it gives the horizontal stack (with the code's
+        bias), both (B, *, H, W); row i of the latter depends on rows < i only."""
+        k = self.half
+        v_bias, h_bias = self.condition(z)[:, :, None, None].chunk(2, dim=1)  # (B, 2C, 1, 1) each
+        v_pre = self.vertical(F.pad(v, (k, k, k, 0)))  # (B, 2C, H, W): row i sees rows <= i
+        v_down = F.pad(v_pre, (0, 0, 1, 0))[:, :, :-1]  # shifted: row i sees rows < i only
+        return _gate(v_pre + v_bias), self.vertical_to_horizontal(v_down) + h_bias
+
+    def horizontal_part(self, h: torch.Tensor, from_vertical: torch.Tensor) -> torch.Tensor:
+        k = self.half
+        # the first layer sees the image itself: shift right so that column j sees columns < j
+        h_in = F.pad(h, (k + 1, 0))[..., :-1] if self.first else F.pad(h, (k, 0))
+        h_out = self.horizontal_out(_gate(self.horizontal(h_in) + from_vertical))
+        return h_out if self.first else h + h_out
+
+
+class GatedPixelCNN(nn.Module):
+    """r(x|z) for grey images: `layers` gated layers (the first with a `kernel`-wide window, the rest 3),
+    then a two-layer 1x1 head. Output (B, P*C, H, W) at (i, j) depends only on pixels before (i, j) in
+    raster order, at most `reach` rows up and `reach` columns to either side."""
+
+    autoregressive = True
+
+    def __init__(self, code_dim: int, channels: int, out_channels: int, height: int, width: int,
+                 hidden: int = 32, layers: int = 6, kernel: int = 7):
+        super().__init__()
+        self.layers = nn.ModuleList([GatedLayer(channels if i == 0 else hidden, hidden, kernel if i == 0 else 3,
+                                                code_dim, first=i == 0) for i in range(layers)])
+        self.out = nn.Sequential(nn.ReLU(), nn.Conv2d(hidden, hidden, 1), nn.ReLU(), nn.Conv2d(hidden, out_channels, 1))
+        self.reach = kernel // 2 + layers
+        self.shape = (channels, height, width)
+
+    def forward(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        v = h = x
+        for layer in self.layers:
+            v, from_vertical = layer.vertical_part(v, z)
+            h = layer.horizontal_part(h, from_vertical)
+        return self.out(h)  # (B, P*C, H, W)
+
+    @torch.no_grad()
+    def sample(self, z: torch.Tensor, likelihood, generator: torch.Generator | None,
+               progress: Callable[[float], None] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sample pixels in raster order; exact, but cheap: once per row the vertical stacks run on the
+        `reach` rows above, then per pixel only the horizontal stacks run, on the `reach` columns to its
+        left. Returns (samples, per-pixel means at sampling time), both (B, C, H, W)."""
+        c, height, width = self.shape
+        reach = self.reach
+        x = torch.zeros((z.shape[0], c, height, width))
+        means = torch.zeros_like(x)
+        for i in range(height):
+            top = max(0, i - reach)
+            v, from_vertical = x[:, :, top:i + 1], []
+            for layer in self.layers:
+                v, context = layer.vertical_part(v, z)
+                from_vertical.append(context[:, :, -1:])  # (B, 2C, 1, W): row i
+            for j in range(width):
+                left = max(0, j - reach)
+                h = x[:, :, i:i + 1, left:j + 1]
+                for layer, context in zip(self.layers, from_vertical):
+                    h = layer.horizontal_part(h, context[..., left:j + 1])
+                params = self.out(h[..., -1:])  # (B, P*C, 1, 1)
+                x[:, :, i, j] = likelihood.sample(params, generator)[:, :, 0, 0]
+                means[:, :, i, j] = likelihood.mean(params)[:, :, 0, 0]
+            if progress is not None:
+                progress((i + 1) / height)
+        return x, means

@@ -14,11 +14,13 @@ import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from .bundle import CONFIG_FILE, load
+from .bundle import CONFIG_FILE, load, reindex
+from .jobs import name_lock, name_taken
 from .storage import BundleError
 
 MAX_UNPACKED_BYTES = 1 << 30
 MAX_FILES = 64
+MAX_NAME = 255
 
 
 def export_zip(bundle_dir: Path) -> bytes:
@@ -35,6 +37,8 @@ def export_zip(bundle_dir: Path) -> bytes:
 def _safe_member(info: zipfile.ZipInfo) -> PurePosixPath | None:
     """The member's relative path if it is a plain file that stays inside the target; None for folders."""
     name = info.filename.replace("\\", "/")
+    if len(name) > 4 * MAX_NAME or any(len(part) > MAX_NAME for part in name.split("/")):
+        raise BundleError(f"the zip entry {name[:60]!r}... has an over-long name; refused")
     mode = info.external_attr >> 16
     if stat.S_ISLNK(mode):
         raise BundleError(f"the zip entry {info.filename!r} is a symbolic link; links are refused")
@@ -46,9 +50,11 @@ def _safe_member(info: zipfile.ZipInfo) -> PurePosixPath | None:
     return path
 
 
-def import_zip(zip_path: Path, models_dir: Path, name: str = "", max_bytes: int = MAX_UNPACKED_BYTES) -> Path:
-    """Verify and unpack an uploaded bundle zip into `models_dir/<name>`; returns the new bundle folder."""
-    models_dir = Path(models_dir)
+def import_zip(zip_path: Path, home: Path, name: str = "", max_bytes: int = MAX_UNPACKED_BYTES) -> Path:
+    """Verify and unpack an uploaded bundle zip into `home/models/<name>` (a free name: models, jobs and
+    uploads share names); returns the new bundle folder. The upload's index is never read: a new one is
+    built from its verified codes."""
+    models_dir = Path(home) / "models"
     models_dir.mkdir(parents=True, exist_ok=True)
     try:
         zf = zipfile.ZipFile(zip_path)
@@ -59,28 +65,44 @@ def import_zip(zip_path: Path, models_dir: Path, name: str = "", max_bytes: int 
         files = [(info, path) for info, path in members if path is not None]
         if len(files) > MAX_FILES:
             raise BundleError(f"the zip holds {len(files)} files; a bundle has fewer than {MAX_FILES}")
+        seen = set()
+        for _, path in files:
+            if path.as_posix().lower() in seen:
+                raise BundleError(f"the zip holds {path.as_posix()!r} twice; refused")
+            seen.add(path.as_posix().lower())
         declared = sum(info.file_size for info, _ in files)
         if declared > max_bytes:
             raise BundleError(f"the zip expands to {declared:,} bytes, over the limit of {max_bytes:,}")
         written = 0
         for info, path in files:
             target = Path(tmp, *path.parts)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(info) as src, open(target, "wb") as dst:
-                while block := src.read(1 << 20):
-                    written += len(block)
-                    if written > max_bytes:  # sizes in the header can lie
-                        raise BundleError(f"the zip expands past the limit of {max_bytes:,} bytes; refused")
-                    dst.write(block)
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with zf.open(info) as src, open(target, "wb") as dst:
+                    while block := src.read(1 << 20):
+                        written += len(block)
+                        if written > max_bytes:  # sizes in the header can lie
+                            raise BundleError(f"the zip expands past the limit of {max_bytes:,} bytes; refused")
+                        dst.write(block)
+            except (zipfile.BadZipFile, EOFError, NotImplementedError, RuntimeError) as err:
+                raise BundleError(f"the zip entry {info.filename!r} is damaged or unsupported ({err}); refused") from None
+            except OSError as err:
+                raise BundleError(f"the zip entry {info.filename!r} cannot be written ({err.strerror or err})") from None
         roots = [p.parent for p in Path(tmp).rglob(CONFIG_FILE)]
         if len(roots) != 1:
             raise BundleError(f"the zip must hold exactly one bundle (one {CONFIG_FILE}); found {len(roots)}")
         root = roots[0]
-        load(root)  # hashes, shapes, finiteness, index: refuse anything broken
+        load(root, rebuild_index=True)  # hashes, schema, shapes, finiteness: refuse anything broken
+        reindex(root)
+        load(root)
         base = re.sub(r"[^A-Za-z0-9_-]", "-", name or (root.name if root != Path(tmp) else Path(zip_path).stem))
-        base = base.strip("-")[:40] or "uploaded"
-        target, n = models_dir / base, 2
-        while target.exists():
-            target, n = models_dir / f"{base}-{n}", n + 1
-        os.replace(root, target)
-        return target
+        base = base.strip("-")[:36] or "uploaded"
+        if not base[0].isalnum():
+            base = "m" + base[:35]
+        for n in range(1, 1000):
+            candidate = base if n == 1 else f"{base}-{n}"
+            with name_lock(home, candidate):
+                if not name_taken(home, candidate):
+                    os.replace(root, models_dir / candidate)
+                    return models_dir / candidate
+        raise BundleError(f"no free name like {base!r}; delete some models or upload under another name")

@@ -1,114 +1,83 @@
-"""The model bundle: a directory users train, load and share (DESIGN.md, "The model bundle").
+"""The model bundle on disk: a directory users train, load and share (DESIGN.md, "The model bundle").
 
     config.json        run config, dataset facts, library version, SHA-256 of every other file
     model.safetensors  encoder, decoder and prior weights
-    data.safetensors   training/held-out images, labels, codes; map coordinates; per-sample costs
-    index.ann          Annoy index of the training codes, verified by index.json
+    data.safetensors   training/held-out images, labels, codes, map positions, per-sample costs, snapshots
+    index.ann          Annoy index of the training codes, described by index.json
     metrics.json       training curves and held-out evaluation
 
-Saving is atomic; loading verifies hashes, shapes and finiteness and never unpickles.
+Saving is atomic. Loading treats every bundle as possibly hostile: JSON fields, tensor names, dtypes and
+shapes are checked against the config before anything is built (`schema.py`), values must be finite,
+the index is walked node by node, and nothing is ever unpickled. `build.py` makes bundles; `sampling.py`
+asks them questions.
 """
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
 
 from . import __version__
-from .codes import exact_knn
 from .config import RunConfig
-from .data import ImageData, Split
-from .evaluate import EVAL_SEED, code_costs, encode_images, evaluate
+from .evaluate import Evaluation
 from .index import INDEX_FILE, SIDECAR_FILE, CodeIndex
 from .model import ACN
-from .projection import fit_map, place_on_map
+from .projection import place_on_map
+from .schema import check_tensors, require, safetensors_header, string_list
 from .storage import (BundleError, atomic_directory, read_json, read_tensors, regular_file, sha256_file,
                       tensors_to_bytes, write_json_atomic)
-from .train import TrainResult
+from .train import EpochRecord
 
-FORMAT = "acn-bundle/1"
+FORMAT, OLD_FORMATS = "acn-bundle/2", ("acn-bundle/1",)
 CONFIG_FILE, MODEL_FILE, DATA_FILE, METRICS_FILE = "config.json", "model.safetensors", "data.safetensors", "metrics.json"
 HASHED_FILES = (MODEL_FILE, DATA_FILE, INDEX_FILE, SIDECAR_FILE, METRICS_FILE)
-MAX_DAYDREAM_STEPS = 500
-
-
-def create(result: TrainResult, config: RunConfig, data: ImageData, out: Path, seconds: float = 0.0) -> Path:
-    """Encode, evaluate, map and index a trained model, then save it as a bundle at `out`."""
-    model = result.model.eval()
-    train_codes = encode_images(model, data.train.images)
-    metrics = evaluate(model, data, train_codes, k=config.train.k)
-    _, ids = exact_knn(train_codes, train_codes, min(5, len(data.train) - 1), exclude=torch.arange(len(data.train)))
-    labels = data.train.labels
-    agreement = (labels[ids] == labels[:, None]).float().mean(1)
-    context = train_codes[ids[:, 0]] if config.model.prior == "acn" else None
-    costs = code_costs(model, train_codes, context)
-    coords, map_method = fit_map(train_codes, seed=config.train.seed)
-    index = CodeIndex.build(train_codes.numpy(), seed=config.train.seed)
-    arrays = {
-        "train_images": data.train.images, "train_labels": labels, "train_source_index": data.train.source_index,
-        "train_codes": train_codes, "train_map": torch.from_numpy(coords), "train_code_cost": costs,
-        "train_neighbour_agreement": agreement, "test_images": data.test.images, "test_labels": data.test.labels,
-        "test_codes": encode_images(model, data.test.images),
-    }
-    meta = {"format": FORMAT, "library_version": __version__, "config": config.to_dict(),
-            "dataset": {"name": data.name, "class_names": data.class_names, "shape": list(data.shape),
-                        "notes": data.notes},
-            "map_method": map_method, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    metrics_doc = {"evaluation": metrics, "history": result.history, "training_seconds": seconds}
-    with atomic_directory(Path(out)) as tmp:
-        (tmp / MODEL_FILE).write_bytes(tensors_to_bytes(model.state_dict()))
-        (tmp / DATA_FILE).write_bytes(tensors_to_bytes(arrays))
-        write_json_atomic(tmp / METRICS_FILE, metrics_doc)
-        index.save(tmp)
-        meta["files"] = {name: sha256_file(tmp / name) for name in HASHED_FILES}
-        write_json_atomic(tmp / CONFIG_FILE, meta)
-    return Path(out)
+MAX_ITEMS = 10_000_000
+MAP_METHODS = ("umap", "pca")
+# arrays every bundle has (name -> dtype, shape with n = training and m = held-out images) and those added in format 2
+REQUIRED_ARRAYS = {"train_images": "U8", "train_labels": "I64", "train_source_index": "I64", "train_codes": "F32",
+                   "train_map": "F32", "train_code_cost": "F32", "train_neighbour_agreement": "F32",
+                   "test_images": "U8", "test_labels": "I64", "test_codes": "F32"}
+NEW_ARRAYS = {"train_recon_cost": "F32", "test_map": "F32", "snapshot_epochs": "I64", "snapshot_codes": "F16",
+              "snapshot_maps": "F32"}
 
 
 @dataclass
-class Inspection:
-    item: int
-    label: int
-    code_cost: float  # nats: KL of its code under the prior, conditioned on its nearest other code
-    image: np.ndarray  # (C, H, W) in [0, 1]
-    reconstruction: np.ndarray  # (C, H, W) mean decode of z = c
-    samples: np.ndarray  # (S, C, H, W) decodes of z ~ q(z|x)
-    neighbour_ids: np.ndarray  # (K,)
-    neighbour_distances: np.ndarray  # (K,)
-    neighbour_labels: np.ndarray  # (K,)
-    neighbour_images: np.ndarray  # (K, C, H, W)
-    neighbour_reconstructions: np.ndarray | None  # (K, C, H, W); None for autoregressive decoders
-
-
-@dataclass
-class DaydreamFrame:
-    step: int
-    image: np.ndarray  # (C, H, W) float in [0, 1]
-    code: np.ndarray  # (D,)
-    map_xy: np.ndarray  # (2,)
-    moved: float  # Euclidean distance from the previous code (0 for the start)
-    nearest_item: int  # nearest training code
-    nearest_label: int
+class DatasetInfo:
+    name: str
+    class_names: list[str]
+    shape: tuple[int, int, int]
+    notes: list[str]
 
 
 class Bundle:
-    """A loaded, verified bundle: everything the app and the CLI ask of a trained model."""
+    """A loaded, verified bundle: its config, model, index, metrics and arrays, as typed attributes."""
 
-    def __init__(self, path: Path, meta: dict, config: RunConfig, model: ACN, arrays: dict[str, torch.Tensor],
-                 index: CodeIndex, metrics: dict):
-        self.path, self.meta, self.config, self.model = path, meta, config, model
-        self.arrays, self.index, self.metrics = arrays, index, metrics
-        self.content_hash = sha256_file(path / CONFIG_FILE)
-        self.train_codes = arrays["train_codes"]
-        self.labels = arrays["train_labels"].numpy()
-        self.map_xy = arrays["train_map"].numpy()
-        self.code_cost = arrays["train_code_cost"].numpy()
-        self.neighbour_agreement = arrays["train_neighbour_agreement"].numpy()
-        self.class_names: list[str] = meta["dataset"]["class_names"]
+    def __init__(self, path: Path, config: RunConfig, model: ACN, dataset: DatasetInfo, arrays: dict[str, torch.Tensor],
+                 index: CodeIndex, evaluation: Evaluation, history: list[EpochRecord], training_seconds: float,
+                 map_method: str, created: str, content_hash: str):
+        self.path, self.config, self.model, self.dataset, self.index = path, config, model, dataset, index
+        self.evaluation, self.history, self.training_seconds = evaluation, history, training_seconds
+        self.map_method, self.created, self.content_hash = map_method, created, content_hash
+        self.train_images: torch.Tensor = arrays["train_images"]  # (N, C, H, W) uint8
+        self.train_codes: torch.Tensor = arrays["train_codes"]  # (N, D)
+        self.labels: np.ndarray = arrays["train_labels"].numpy()  # (N,)
+        self.source_index: np.ndarray = arrays["train_source_index"].numpy()  # (N,) row in the dataset's source
+        self.map_xy: np.ndarray = arrays["train_map"].numpy()  # (N, 2)
+        self.code_cost: np.ndarray = arrays["train_code_cost"].numpy()  # (N,) nats
+        self.neighbour_agreement: np.ndarray = arrays["train_neighbour_agreement"].numpy()  # (N,) in [0, 1]
+        recon = arrays.get("train_recon_cost")
+        self.recon_cost: np.ndarray | None = None if recon is None else recon.numpy()  # (N,) nats; None: old bundle
+        self.test_images: torch.Tensor = arrays["test_images"]  # (M, C, H, W) uint8
+        self.test_labels: np.ndarray = arrays["test_labels"].numpy()
+        self.test_codes: torch.Tensor = arrays["test_codes"]  # (M, D)
+        test_map = arrays.get("test_map")
+        self.test_map_xy: np.ndarray = (place_on_map(self.test_codes, self.train_codes, self.map_xy) if test_map is None
+                                        else test_map.numpy())  # (M, 2)
+        self.snapshot_epochs: np.ndarray = arrays.get("snapshot_epochs", torch.zeros(0, dtype=torch.long)).numpy()
+        self.snapshot_maps: np.ndarray = arrays.get("snapshot_maps", torch.zeros(0, 0, 2)).numpy()  # (S, n, 2)
+        self.notes: list[str] = []  # what loading had to repair, for the user
 
     @property
     def name(self) -> str:
@@ -119,8 +88,8 @@ class Bundle:
         return int(self.train_codes.shape[0])
 
     @property
-    def evaluation(self) -> dict:
-        return self.metrics.get("evaluation", {})
+    def class_names(self) -> list[str]:
+        return self.dataset.class_names
 
     def label_name(self, label: int) -> str:
         return self.class_names[label] if 0 <= label < len(self.class_names) else str(label)
@@ -133,151 +102,177 @@ class Bundle:
 
     def images(self, items) -> np.ndarray:
         """Training images as floats in [0, 1]: items (B,) -> (B, C, H, W)."""
-        return self.arrays["train_images"][torch.as_tensor(items, dtype=torch.long)].float().numpy() / 255.0
+        return self.train_images[torch.as_tensor(items, dtype=torch.long)].float().numpy() / 255.0
 
     def neighbours(self, item: int, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """The k nearest other training codes to training item `item` (Annoy): ids, distances."""
+        """The k nearest other training codes to training item `item` (Annoy, checked): ids, distances."""
         return self.index.query_item(self.check_item(item), k)
 
-    @torch.no_grad()
-    def encode(self, images: np.ndarray) -> np.ndarray:
-        """Codes of images in [0, 1] (B, C, H, W) -> (B, D)."""
-        return self.model.encode_unit(torch.as_tensor(images, dtype=torch.float32)).numpy()
+    @classmethod
+    def load(cls, path: Path | str) -> "Bundle":
+        return load(path)
 
-    @torch.no_grad()
-    def reconstruct(self, item: int, samples: int = 3, seed: int = 0, progress=None
-                    ) -> tuple[np.ndarray, np.ndarray]:
-        """Decode a training item's code: the mean image of z = c (C, H, W) and decodes of `samples`
-        draws z ~ q(z|x) (S, C, H, W): mean images for fast decoders, samples for the PixelCNN (whose
-        "mean" is the per-pixel probability along one sampled chain)."""
-        code = self.train_codes[self.check_item(item)][None]  # (1, D)
-        generator = torch.Generator().manual_seed(seed)
-        z = torch.cat([code, code + torch.randn((samples, code.shape[1]), generator=generator)])
-        if self.model.decoder.autoregressive:  # one sampling pass: its probabilities for z = c, samples for the rest
-            sampled, means = self.model.decoder.sample(z, self.model.likelihood, generator, progress)
-            to_unit = self.model.likelihood.to_unit
-            return to_unit(means[0]).numpy(), to_unit(sampled[1:]).numpy()
-        decoded = self.model.decode(z, generator, mean=True).numpy()
-        return decoded[0], decoded[1:]
+    @classmethod
+    def create(cls, result, data, out: Path | str, training_seconds: float = 0.0) -> "Bundle":
+        """Evaluate, map, index and save a `TrainResult` (see `build.create`), then load the bundle."""
+        from .build import create  # build imports this module
 
-    @torch.no_grad()
-    def prior_samples(self, n: int, seed: int = 0, mean: bool = True, progress=None
-                      ) -> tuple[np.ndarray, np.ndarray]:
-        """Draw z ~ p(z | c_hat) for random training codes c_hat and decode: items (n,), images."""
-        generator = torch.Generator().manual_seed(seed)
-        items = torch.randint(0, self.n_train, (n,), generator=generator)
-        z = self.model.prior.sample(self.train_codes[items], generator)
-        return items.numpy(), self.model.decode(z, generator, mean=mean, progress=progress).numpy()
-
-    @torch.no_grad()
-    def inspect(self, item: int, k: int, samples: int = 3, seed: int = 0, progress=None) -> "Inspection":
-        """Everything the neighbour panel shows for one training item, in one call."""
-        item = self.check_item(item)
-        ids, dists = self.neighbours(item, k)
-        mean, sampled = self.reconstruct(item, samples, seed, progress)
-        if self.model.decoder.autoregressive:
-            neighbour_recons = None  # a sampling pass per neighbour is too slow to do on every click
-        else:
-            neighbour_recons = self.model.decode(self.train_codes[torch.as_tensor(ids)], None, mean=True).numpy()
-        return Inspection(item, int(self.labels[item]), float(self.code_cost[item]), self.images([item])[0], mean,
-                          sampled, ids, dists, self.labels[ids], self.images(ids), neighbour_recons)
-
-    def place(self, codes: np.ndarray) -> np.ndarray:
-        return place_on_map(torch.as_tensor(codes, dtype=torch.float32), self.train_codes, self.map_xy)
-
-    @torch.no_grad()
-    def daydream(self, start: int, steps: int, seed: int = 0, mean: bool = False) -> Iterator[DaydreamFrame]:
-        """The paper's daydream from a training image: c_t = E(x_t), z ~ p(z | c_t), x_{t+1} ~ r(x | z).
-
-        Yields the start frame and then one frame per step (at most MAX_DAYDREAM_STEPS), lazily, so a
-        caller can show each frame and stop at any time. With `mean`, x_{t+1} is the decoder's mean
-        image instead of a sample.
-        """
-        steps = max(0, min(int(steps), MAX_DAYDREAM_STEPS))
-        generator = torch.Generator().manual_seed(seed)
-        image = self.arrays["train_images"][self.check_item(start)][None]
-        x = self.model.prepare(image, torch.Generator().manual_seed(EVAL_SEED))
-        code = self.model.encode(x)
-        frame_image = self.model.likelihood.to_unit(x)
-        previous = code
-        for step in range(steps + 1):
-            if step > 0:
-                z = self.model.prior.sample(code, generator)
-                frame_image = self.model.decode(z, generator, mean=mean)
-                previous, code = code, self.model.encode_unit(frame_image)
-            dist, ids = exact_knn(code, self.train_codes, 1)
-            nearest = int(ids[0, 0])
-            yield DaydreamFrame(step, frame_image[0].numpy(), code[0].numpy(), self.place(code.numpy())[0],
-                                float((code - previous).norm()), nearest, int(self.labels[nearest]))
+        return load(create(result, data, Path(out), training_seconds))
 
 
-def _check_finite(tensors: dict[str, torch.Tensor], path: Path) -> None:
+def save(out: Path, model: ACN, config: RunConfig, dataset: DatasetInfo, arrays: dict[str, torch.Tensor],
+         index: CodeIndex, evaluation: Evaluation, history: list[EpochRecord], training_seconds: float,
+         map_method: str, created: str) -> Path:
+    """Write a bundle atomically: a crash or a full disk never leaves half a bundle at `out`."""
+    meta = {"format": FORMAT, "library_version": __version__, "config": config.to_dict(),
+            "dataset": {**asdict(dataset), "shape": list(dataset.shape)}, "map_method": map_method, "created": created}
+    metrics = {"evaluation": evaluation.to_dict(), "history": [asdict(h) for h in history],
+               "training_seconds": training_seconds}
+    with atomic_directory(Path(out)) as tmp:
+        (tmp / MODEL_FILE).write_bytes(tensors_to_bytes(model.state_dict()))
+        (tmp / DATA_FILE).write_bytes(tensors_to_bytes(arrays))
+        write_json_atomic(tmp / METRICS_FILE, metrics)
+        index.save(tmp)
+        meta["files"] = {name: sha256_file(tmp / name) for name in HASHED_FILES}
+        write_json_atomic(tmp / CONFIG_FILE, meta)
+    return Path(out)
+
+
+def _read_meta(path: Path) -> tuple[dict, RunConfig, DatasetInfo]:
+    where = str(path / CONFIG_FILE)
+    meta = read_json(path / CONFIG_FILE)
+    fmt = require(meta, "format", str, where)
+    if fmt != FORMAT and fmt not in OLD_FORMATS:
+        raise BundleError(f"{where} is not an ACN bundle config (format {fmt!r}, expected {FORMAT!r})")
+    raw = require(meta, "config", dict, where)
+    # format 1 predates these choices; its models behave as these values describe
+    old = {"model": {"encoder_input": "binary",
+                     "conv_channels": max(8, int(raw.get("model", {}).get("hidden", 512)) // 16)}} \
+        if fmt in OLD_FORMATS and isinstance(raw.get("model"), dict) else None
+    try:
+        config = RunConfig.from_dict(raw, defaults=old)
+    except (TypeError, ValueError) as err:
+        raise BundleError(f"{where}: invalid config ({err})") from None
+    facts = require(meta, "dataset", dict, where)
+    shape = require(facts, "shape", list, where)
+    m = config.model
+    if shape != [m.channels, m.height, m.width]:
+        raise BundleError(f"{where}: dataset shape {shape} does not match the model's {[m.channels, m.height, m.width]}")
+    dataset = DatasetInfo(require(facts, "name", str, where), string_list(facts, "class_names", where),
+                          (m.channels, m.height, m.width), string_list(facts, "notes", where))
+    require(meta, "map_method", str, where, choices=MAP_METHODS)
+    files = require(meta, "files", dict, where)
+    for name in (MODEL_FILE, DATA_FILE, METRICS_FILE):  # the index is checked (or rebuilt) by `_index`
+        file = regular_file(path / name, "bundle file")  # before reading: no FIFO or device ever hangs us
+        if require(files, name, str, where) != sha256_file(file):
+            raise BundleError(f"{file} ({file.stat().st_size:,} bytes) is incomplete or corrupt: its SHA-256 does "
+                              f"not match config.json; restore the bundle or rebuild it")
+    return meta, config, dataset
+
+
+def _index(path: Path, meta: dict, codes: np.ndarray, rebuild: bool) -> tuple[CodeIndex, list[str]]:
+    """The bundle's Annoy index if its files pass every check (hashes, sidecar, each node); else, or
+    with `rebuild`, a new one built in memory from the verified training codes. Also notes for the user."""
+    if not rebuild:
+        try:
+            for name in (INDEX_FILE, SIDECAR_FILE):
+                file = regular_file(path / name, "index file")
+                if meta["files"].get(name) != sha256_file(file):
+                    raise BundleError(f"{file} does not match config.json")
+            return CodeIndex.load(path, codes), []
+        except BundleError as err:
+            note = f"the index could not be used ({err}); a new one was built in memory from the stored codes"
+            return CodeIndex.build(codes), [note]
+    return CodeIndex.build(codes), []
+
+
+def reindex(path: Path) -> None:
+    """Replace a (verified) bundle's index files by ones built from its stored codes; re-sign config.json."""
+    path = Path(path)
+    codes = read_tensors(path / DATA_FILE)["train_codes"].numpy()
+    CodeIndex.build(codes).save(path)
+    meta = read_json(path / CONFIG_FILE)
+    meta["files"].update({name: sha256_file(path / name) for name in (INDEX_FILE, SIDECAR_FILE)})
+    write_json_atomic(path / CONFIG_FILE, meta)
+
+
+def _expected_weights(config: RunConfig) -> dict[str, tuple[str, tuple[int, ...]]]:
+    with torch.device("meta"):  # shapes only: nothing is allocated
+        model = ACN(config.model)
+    return {name: ("F32", tuple(t.shape)) for name, t in model.state_dict().items()}
+
+
+def _expected_arrays(header: dict, config: RunConfig, path: Path) -> dict[str, tuple[str, tuple[int, ...]]]:
+    m = config.model
+    n = header.get("train_codes", ("", (0,)))[1][0]
+    mm = header.get("test_codes", ("", (0,)))[1][0]
+    s, q = header.get("snapshot_codes", ("", (0, 0)))[1][:2]
+    if not (2 <= n <= MAX_ITEMS and 1 <= mm <= MAX_ITEMS and s <= 10_000 and q <= n):
+        raise BundleError(f"{path}: implausible sizes ({n} training, {mm} held-out codes, {s} snapshots of {q}); "
+                          f"a bundle needs at least 2 training and 1 held-out image")
+    shapes = {"train_images": (n, m.channels, m.height, m.width), "train_labels": (n,), "train_source_index": (n,),
+              "train_codes": (n, m.code_dim), "train_map": (n, 2), "train_code_cost": (n,),
+              "train_neighbour_agreement": (n,), "train_recon_cost": (n,), "test_images": (mm, m.channels, m.height,
+              m.width), "test_labels": (mm,), "test_codes": (mm, m.code_dim), "test_map": (mm, 2),
+              "snapshot_epochs": (s,), "snapshot_codes": (s, q, m.code_dim), "snapshot_maps": (s, q, 2)}
+    dtypes = {**REQUIRED_ARRAYS, **NEW_ARRAYS}
+    names = list(REQUIRED_ARRAYS) + [name for name in NEW_ARRAYS if name in header]
+    return {name: (dtypes[name], shapes[name]) for name in names}
+
+
+def _check_values(tensors: dict[str, torch.Tensor], path: Path, classes: int | None = None) -> None:
     for name, tensor in tensors.items():
         if tensor.is_floating_point() and not torch.isfinite(tensor).all():
             raise BundleError(f"{path}: tensor {name!r} contains NaN or infinite values; the model is broken; "
                               f"retrain it or restore a good copy")
+    for name in ("train_labels", "test_labels"):
+        if classes is not None and name in tensors and ((tensors[name] < 0) | (tensors[name] >= classes)).any():
+            raise BundleError(f"{path}: {name} holds labels outside 0..{classes - 1} (the class names)")
 
 
-def load(path: Path) -> Bundle:
-    """Load and verify a bundle directory. Raises BundleError naming the file and the problem."""
-    path = Path(path)
-    if not path.is_dir():
-        raise BundleError(f"{path} is not a model bundle folder")
-    meta = read_json(path / CONFIG_FILE)
-    if meta.get("format") != FORMAT:
-        raise BundleError(f"{path / CONFIG_FILE} is not an ACN bundle config (format {meta.get('format')!r}, "
-                          f"expected {FORMAT!r})")
-    files = meta.get("files", {})
-    for name in HASHED_FILES:
-        file = regular_file(path / name, "bundle file")
-        if files.get(name) != sha256_file(file):
-            raise BundleError(f"{file} ({file.stat().st_size:,} bytes) is incomplete or corrupt: its SHA-256 does "
-                              f"not match config.json; restore the bundle or rebuild it")
+def _read_metrics(path: Path) -> tuple[Evaluation, list[EpochRecord], float]:
+    where = str(path / METRICS_FILE)
+    doc = read_json(path / METRICS_FILE)
+    raw = require(doc, "evaluation", dict, where)
+    history = require(doc, "history", list, where)
+    seconds = require(doc, "training_seconds", (int, float), where, low=0)
     try:
-        config = RunConfig.from_dict(meta["config"])
-    except (KeyError, ValueError) as err:
-        raise BundleError(f"{path / CONFIG_FILE}: invalid config ({err})") from err
-    model = ACN(config.model)
+        evaluation = Evaluation.from_dict(raw)
+        records = [EpochRecord(**h) for h in history]
+    except (TypeError, KeyError) as err:
+        raise BundleError(f"{where}: malformed evaluation or history ({err}); rebuild the bundle") from None
+    numbers = [v for h in records for v in asdict(h).values()]
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in numbers):
+        raise BundleError(f"{where}: the training history holds a non-number or a non-finite value")
+    return evaluation, records, float(seconds)
+
+
+def load(path: Path | str, rebuild_index: bool = False) -> Bundle:
+    """Load and verify a bundle directory. Raises BundleError naming the file and the problem. With
+    `rebuild_index`, Annoy never reads the bundle's index file: a new index is built from the codes."""
+    path = Path(path)
+    if not path.is_dir() or path.is_symlink():
+        raise BundleError(f"{path} is not a model bundle folder")
+    meta, config, dataset = _read_meta(path)
+    old_pixelcnn = meta["format"] in OLD_FORMATS and config.model.decoder == "pixelcnn"
+    try:
+        check_tensors(path / MODEL_FILE, safetensors_header(path / MODEL_FILE), _expected_weights(config),
+                      "the architecture in config.json")
+    except BundleError as err:
+        hint = " (PixelCNN bundles of format 1 used a single-stack decoder: retrain them)" if old_pixelcnn else ""
+        raise BundleError(f"{err}{hint}") from None
+    data_header = safetensors_header(path / DATA_FILE)
+    check_tensors(path / DATA_FILE, data_header, _expected_arrays(data_header, config, path), "the data of this model")
+    evaluation, history, seconds = _read_metrics(path)
     weights = read_tensors(path / MODEL_FILE)
-    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    got = {k: tuple(v.shape) for k, v in weights.items()}
-    if expected != got:
-        missing = sorted(set(expected) - set(got))[:3]
-        extra = sorted(set(got) - set(expected))[:3]
-        wrong = [f"{k}: file {got[k]} vs config {expected[k]}" for k in expected if k in got and got[k] != expected[k]]
-        raise BundleError(f"{path / MODEL_FILE} does not fit the architecture in config.json (missing {missing}, "
-                          f"unexpected {extra}, shape differences {wrong[:3]}); it belongs to another model")
-    _check_finite(weights, path / MODEL_FILE)
+    _check_values(weights, path / MODEL_FILE)
+    model = ACN(config.model)
     model.load_state_dict(weights)
     model.eval()
     arrays = read_tensors(path / DATA_FILE)
-    _check_arrays(arrays, config, path / DATA_FILE)
-    index = CodeIndex.load(path, config.model.code_dim, int(arrays["train_codes"].shape[0]))
-    metrics = read_json(path / METRICS_FILE)
-    return Bundle(path, meta, config, model, arrays, index, metrics)
-
-
-def _check_arrays(arrays: dict[str, torch.Tensor], config: RunConfig, path: Path) -> None:
-    m = config.model
-    n = arrays.get("train_codes", torch.empty(0, 0)).shape[0]
-    shapes = {"train_images": (n, m.channels, m.height, m.width), "train_labels": (n,), "train_source_index": (n,),
-              "train_codes": (n, m.code_dim), "train_map": (n, 2), "train_code_cost": (n,),
-              "train_neighbour_agreement": (n,)}
-    for name, shape in shapes.items():
-        if name not in arrays:
-            raise BundleError(f"{path} lacks the array {name!r}; rebuild the bundle")
-        if tuple(arrays[name].shape) != shape:
-            raise BundleError(f"{path}: array {name!r} has shape {tuple(arrays[name].shape)}, expected {shape}")
-    if n < 2:
-        raise BundleError(f"{path} holds {n} training codes; a bundle needs at least 2")
-    _check_finite(arrays, path)
-
-
-def reevaluate(loaded: Bundle) -> dict:
-    """Evaluate a loaded bundle afresh on the held-out images it carries."""
-    a = loaded.arrays
-    data = ImageData(loaded.meta["dataset"]["name"],
-                     Split(a["train_images"], a["train_labels"], a["train_source_index"]),
-                     Split(a["test_images"], a["test_labels"], torch.arange(a["test_labels"].shape[0])),
-                     loaded.class_names)
-    return evaluate(loaded.model, data, loaded.train_codes, k=loaded.config.train.k)
+    _check_values(arrays, path / DATA_FILE, len(dataset.class_names))
+    index, notes = _index(path, meta, arrays["train_codes"].numpy(), rebuild_index)
+    bundle = Bundle(path, config, model, dataset, arrays, index, evaluation, history, seconds, meta["map_method"],
+                    str(meta.get("created", "")), sha256_file(path / CONFIG_FILE))
+    bundle.notes = notes
+    return bundle

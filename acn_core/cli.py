@@ -1,63 +1,58 @@
-"""Command line: `python -m acn_core train | evaluate | daydream | paper-check`."""
+"""Command line: `python -m acn_core train | evaluate | neighbours | daydream | paper-check`.
+
+The training options are made from the config dataclasses' fields (name, type, help, allowed values),
+so a new config field is a new option with no other change here.
+"""
 from __future__ import annotations
 
 import argparse
 import json
-import shutil
+import re
 import sys
 import time
+from dataclasses import fields
 from pathlib import Path
 
 from .config import DataConfig, ModelConfig, RunConfig, TrainConfig
-from .data import DATASETS, DataError
-from .storage import BundleError
+from .runtime import DEVICES, configure, parse_threads, resolve_device
+
+SECTIONS = (("data", DataConfig), ("model", ModelConfig), ("train", TrainConfig))
 
 
-def _add_train_options(p: argparse.ArgumentParser) -> None:
-    d, m, t = DataConfig(), ModelConfig(), TrainConfig()
-    g = p.add_argument_group("data")
-    g.add_argument("--dataset", default=d.dataset, choices=DATASETS)
-    g.add_argument("--root", default=d.root, help="folder of torchvision sets or of your images (default ./data)")
-    g.add_argument("--download", action="store_true", help="download torchvision sets when online")
-    g.add_argument("--holdout", type=int, default=d.holdout, help="held-out images (mnist5k, digits, folder)")
-    g.add_argument("--max-train", type=int, default=d.max_train, help="use only this many training images")
-    g.add_argument("--image-size", type=int, default=d.image_size, help="folder images are resized to this")
-    g.add_argument("--channels", type=int, default=d.channels, choices=(1, 3), help="folder images: grey or RGB")
-    g = p.add_argument_group("model")
-    g.add_argument("--encoder", default=m.encoder, choices=("mlp", "conv"))
-    g.add_argument("--decoder", default=m.decoder, choices=("mlp", "deconv", "pixelcnn"))
-    g.add_argument("--prior", default=m.prior, choices=("acn", "standard"), help="standard = VAE baseline")
-    g.add_argument("--code-dim", type=int, default=m.code_dim)
-    g.add_argument("--hidden", type=int, default=m.hidden)
-    g.add_argument("--mixtures", type=int, default=m.mixtures, help="Gaussians per latent dimension in the prior")
-    g.add_argument("--pixelcnn-layers", type=int, default=m.pixelcnn_layers)
-    g.add_argument("--pixelcnn-channels", type=int, default=m.pixelcnn_channels)
-    g = p.add_argument_group("training")
-    g.add_argument("--epochs", type=int, default=t.epochs)
-    g.add_argument("--batch-size", type=int, default=t.batch_size)
-    g.add_argument("--lr", type=float, default=t.lr)
-    g.add_argument("--k", type=int, default=t.k, help="neighbours to choose the conditioning code from")
-    g.add_argument("--no-unique-neighbours", action="store_true",
-                   help="let a code serve as neighbour more than once per pass (paper: once)")
-    g.add_argument("--allow-self-neighbour", action="store_true",
-                   help="ablation of a known bug: an example may be its own neighbour")
-    g.add_argument("--seed", type=int, default=t.seed)
-    g.add_argument("--threads", type=int, default=t.threads, help="torch threads (1 is safest on a busy laptop)")
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def add_config_options(parser: argparse.ArgumentParser) -> None:
+    """One option per config field (`--code-dim`, `--unique-neighbours/--no-unique-neighbours`, ...)."""
+    for section, kind in SECTIONS:
+        group = parser.add_argument_group(section)
+        for f in fields(kind):
+            rule = f.metadata
+            if not rule.get("cli", True):
+                continue
+            extra = f" (default {f.default})"
+            if isinstance(f.default, bool):
+                group.add_argument(_flag(f.name), dest=f"{section}.{f.name}", default=f.default,
+                                   action=argparse.BooleanOptionalAction, help=rule["help"])
+            else:
+                group.add_argument(_flag(f.name), dest=f"{section}.{f.name}", default=f.default, type=type(f.default),
+                                   choices=rule.get("choices"), help=rule["help"] + extra,
+                                   metavar=None if rule.get("choices") else f.name.upper())
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
-    data = DataConfig(args.dataset, args.root, args.download, args.holdout, args.max_train, 0, args.image_size,
-                      args.channels)
-    model = ModelConfig(encoder=args.encoder, decoder=args.decoder, prior=args.prior, code_dim=args.code_dim,
-                        hidden=args.hidden, mixtures=args.mixtures, pixelcnn_layers=args.pixelcnn_layers,
-                        pixelcnn_channels=args.pixelcnn_channels)
-    train = TrainConfig(args.epochs, args.batch_size, args.lr, args.k, not args.no_unique_neighbours,
-                        args.allow_self_neighbour, args.seed, args.threads)
-    return RunConfig(data, model, train).validate()
+    """The RunConfig the options describe, validated; errors name the option (`--hidden must be ...`)."""
+    parts = {section: kind(**{f.name: getattr(args, f"{section}.{f.name}") for f in fields(kind)
+                              if f.metadata.get("cli", True)}) for section, kind in SECTIONS}
+    try:
+        return RunConfig(**parts).validate()
+    except ValueError as err:
+        raise ValueError(re.sub(r"\b(?:data|model|train)\.([a-z_0-9]+)", lambda m: _flag(m.group(1)), str(err))) from None
 
 
 class ProgressPrinter:
-    """A one-line progress bar on stderr and a line per epoch; optionally JSON lines to a file."""
+    """A one-line progress bar on stderr and a line per epoch; optionally `Progress` JSON lines to a file."""
 
     def __init__(self, quiet: bool = False, progress_file: Path | None = None):
         self.quiet, self.progress_file = quiet, progress_file
@@ -68,14 +63,12 @@ class ProgressPrinter:
         if self.progress_file is not None and (p.kind == "epoch" or now - self.last_write > 0.5):
             self.last_write = now
             with open(self.progress_file, "a") as f:
-                f.write(json.dumps({"kind": p.kind, "epoch": p.epoch, "epochs": p.epochs, "step": p.step,
-                                    "steps": p.steps, "recon": p.recon, "kl": p.kl, "elapsed": p.elapsed,
-                                    "fraction": p.fraction}) + "\n")
+                f.write(p.to_json() + "\n")
         if self.quiet or (p.kind == "step" and (not sys.stderr.isatty() or now - self.last_bar < 0.1)):
             return
         self.last_bar = now
-        left = p.elapsed / max(p.fraction, 1e-9) * (1 - p.fraction)
         if p.kind == "step":
+            left = p.elapsed / max(p.fraction, 1e-9) * (1 - p.fraction)
             bar = "#" * int(30 * p.fraction)
             sys.stderr.write(f"\r[{bar:<30}] epoch {p.epoch}/{p.epochs} step {p.step}/{p.steps} "
                              f"recon {p.recon:7.2f} kl {p.kl:6.2f} nats  ~{left:4.0f}s left")
@@ -87,63 +80,78 @@ class ProgressPrinter:
                   f"{p.recon + p.kl:8.3f} nats/image  ({p.elapsed:.1f}s)", flush=True)
 
 
+def evaluation_json(evaluation) -> dict:
+    """The evaluation as `evaluate --json` prints it: every field, plus the default daydream mode's scores."""
+    from .sampling import DEFAULT_DAYDREAM_MODE
+
+    doc = evaluation.to_dict()
+    default = evaluation.daydream(DEFAULT_DAYDREAM_MODE)
+    doc["daydream_mode"] = DEFAULT_DAYDREAM_MODE
+    doc["daydream_on_data_fraction"] = default.on_data_fraction if default else None
+    doc["daydream_classes_visited"] = default.classes_visited if default else None
+    return doc
+
+
+def summary(e) -> str:
+    kl_acn = "n/a" if e.kl_acn_nats is None else f"{e.kl_acn_nats:.2f}"
+    return (f"held out: recon {e.recon_nats:.2f} + KL {e.kl_nats:.2f} = {e.total_nats:.2f} nats/image (KL under ACN "
+            f"prior {kl_acn}, under N(0,I) {e.kl_standard_nats:.2f}); k-NN accuracy: codes {e.code_knn_accuracy:.3f}, "
+            f"sampled codes {e.sampled_code_knn_accuracy:.3f}, pixels {e.pixel_knn_accuracy:.3f}; "
+            f"{e.active_dims} active dims")
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    from . import bundle, data
-    from .train import train
+    from .build import train_bundle
+    from .bundle import load
 
     config = config_from_args(args)
     out = Path(args.out)
     run_dir = Path(args.run_dir) if args.run_dir else out.with_name(out.name + ".run")
-    dataset = data.load(config.data)
-    config.model.channels, config.model.height, config.model.width = dataset.shape
-    for note in dataset.notes:
-        print(f"note: {note}")
-    print(f"training on {dataset.name}: {len(dataset.train)} images, {len(dataset.test)} held out; "
-          f"checkpoints in {run_dir}", flush=True)
-    progress_file = Path(args.progress_file) if args.progress_file else None
     stop_file = Path(args.stop_file) if args.stop_file else None
-    started = time.perf_counter()
-    result = train(config, dataset, run_dir, (ProgressPrinter(args.quiet, progress_file),),
-                   should_stop=(lambda: stop_file.exists()) if stop_file else None)
-    if result.resumed_from_epoch:
-        print(f"resumed from the checkpoint after epoch {result.resumed_from_epoch}")
-    seconds = time.perf_counter() - started
-    print("evaluating, mapping and indexing ...", flush=True)
-    bundle.create(result, config, dataset, out, seconds)
-    shutil.rmtree(run_dir, ignore_errors=True)
-    metrics = json.loads((out / "metrics.json").read_text())["evaluation"]
-    print(f"saved {out} in {time.perf_counter() - started:.1f}s (training {seconds:.1f}s)")
-    print(_summary(metrics))
+    train_bundle(config, out, run_dir, (ProgressPrinter(args.quiet, Path(args.progress_file) if args.progress_file
+                                                        else None),),
+                 should_stop=(lambda: stop_file.exists()) if stop_file else None, device=args.device)
+    print(summary(load(out).evaluation))
     return 0
 
 
-def _summary(m: dict) -> str:
-    kl_acn = "n/a" if m["kl_acn_nats"] is None else f"{m['kl_acn_nats']:.2f}"
-    return (f"held out: recon {m['recon_nats']:.2f} + KL {m['kl_nats']:.2f} = {m['total_nats']:.2f} nats/image "
-            f"(KL under ACN prior {kl_acn}, under N(0,I) {m['kl_standard_nats']:.2f}); k-NN accuracy: codes "
-            f"{m['code_knn_accuracy']:.3f}, pixels {m['pixel_knn_accuracy']:.3f}; {m['active_dims']} active dims")
-
-
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from . import bundle
+    from .build import reevaluate
+    from .bundle import load
 
-    loaded = bundle.load(Path(args.bundle))
-    metrics = bundle.reevaluate(loaded)
-    print(json.dumps(metrics, indent=None if args.json else 2) if args.json else _summary(metrics))
+    evaluation = reevaluate(load(Path(args.bundle)), chains=args.chains, steps=args.steps)
+    print(json.dumps(evaluation_json(evaluation)) if args.json else summary(evaluation))
+    return 0
+
+
+def cmd_neighbours(args: argparse.Namespace) -> int:
+    from .bundle import load
+
+    bundle = load(Path(args.bundle))
+    ids, dists = bundle.neighbours(args.item, args.k)
+    rows = [{"item": int(i), "label": bundle.label_name(int(bundle.labels[i])), "distance": float(d)}
+            for i, d in zip(ids, dists)]
+    if args.json:
+        print(json.dumps({"item": args.item, "label": bundle.label_name(int(bundle.labels[args.item])),
+                          "neighbours": rows}))
+    else:
+        print(f"sample {args.item} (label {bundle.label_name(int(bundle.labels[args.item]))}):")
+        for row in rows:
+            print(f"  #{row['item']:<7d} label {row['label']:<10s} distance {row['distance']:.3f}")
     return 0
 
 
 def cmd_daydream(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from . import bundle
+    from .bundle import load
     from .images import grid, save_png
+    from .sampling import daydream
 
-    loaded = bundle.load(Path(args.bundle))
-    frames = list(loaded.daydream(args.start, args.steps, seed=args.seed, mean=args.mean))
-    images = np.stack([f.image for f in frames])
-    save_png(grid(images, columns=args.columns, scale=2), Path(args.out))
-    labels = " ".join(loaded.label_name(f.nearest_label) for f in frames)
+    bundle = load(Path(args.bundle))
+    frames = list(daydream(bundle, args.start, args.steps, seed=args.seed, mode=args.mode))
+    save_png(grid(np.stack([f.image for f in frames]), columns=args.columns, scale=2), Path(args.out))
+    labels = " ".join(bundle.label_name(f.nearest_label) for f in frames)
     print(f"wrote {len(frames)} frames (start + {len(frames) - 1} steps) to {args.out}; nearest labels: {labels}")
     return 0
 
@@ -151,45 +159,89 @@ def cmd_daydream(args: argparse.Namespace) -> int:
 def cmd_paper_check(args: argparse.Namespace) -> int:
     from .paper_check import paper_check
 
-    doc = paper_check(Path(args.out), args.budget, args.workers)
+    doc = paper_check(Path(args.out), args.budget, args.workers, device=args.device)
     print(f"wrote {args.out}/report.json and report.md in {doc['wall_seconds'] / 60:.1f} min")
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m acn_core", description=__doc__)
+def _range(low: int, high: int):
+    def parse(text: str) -> int:
+        value = int(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be between {low} and {high}, got {value}")
+        return value
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .model import DECODE_MODES
+    from .sampling import DEFAULT_DAYDREAM_MODE, MAX_DAYDREAM_STEPS
+
+    parser = argparse.ArgumentParser(prog="python -m acn_core", description=__doc__.split("\n")[0])
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--threads", default="auto", type=parse_threads,
+                        help="torch threads: auto (1 on machines with 2 cores or fewer) or a number")
+    common.add_argument("--device", default="auto", choices=DEVICES, help="auto = cuda if present, else cpu")
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("train", help="train a model and save it as a bundle")
-    _add_train_options(p)
-    p.add_argument("--out", required=True, help="bundle folder to write")
+    add = lambda name, help: sub.add_parser(name, help=help, parents=[common])  # noqa: E731
+    p = add("train", "train a model and save it as a bundle")
+    add_config_options(p)
+    p.add_argument("--out", required=True, help="bundle folder to write (a new name, or an existing bundle)")
     p.add_argument("--run-dir", default="", help="checkpoint folder (default OUT.run); a rerun resumes from it")
     p.add_argument("--progress-file", default="", help="append JSON progress lines here")
     p.add_argument("--stop-file", default="", help="stop cleanly (keeping the checkpoint) when this file appears")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_train)
-    p = sub.add_parser("evaluate", help="evaluate a bundle on its held-out images")
+    p = add("evaluate", "evaluate a bundle on its held-out images")
     p.add_argument("bundle")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--chains", type=_range(0, 1000), default=100, help="daydream chains judged (0 = skip pictures)")
+    p.add_argument("--steps", type=_range(1, 1000), default=100, help="steps per judged daydream chain")
     p.set_defaults(func=cmd_evaluate)
-    p = sub.add_parser("daydream", help="write a daydream chain as a PNG strip")
+    p = add("neighbours", "the K nearest training codes of a training sample (from the index)")
     p.add_argument("bundle")
-    p.add_argument("--start", type=int, default=0, help="training sample to start from")
-    p.add_argument("--steps", type=int, default=16, help="steps (at most 500)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--mean", action="store_true", help="continue from mean images instead of samples")
-    p.add_argument("--columns", type=int, default=0, help="frames per row (0 = one row)")
+    p.add_argument("--item", type=_range(0, 10**8), required=True, help="training sample index")
+    p.add_argument("--k", type=_range(1, 1000), default=8)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_neighbours)
+    p = add("daydream", "write a daydream chain as a PNG strip")
+    p.add_argument("bundle")
+    p.add_argument("--start", type=_range(0, 10**8), default=0, help="training sample to start from")
+    p.add_argument("--steps", type=_range(0, MAX_DAYDREAM_STEPS), default=16,
+                   help=f"steps (0 to {MAX_DAYDREAM_STEPS})")
+    p.add_argument("--seed", type=_range(0, 2**31 - 1), default=0)
+    p.add_argument("--mode", default=DEFAULT_DAYDREAM_MODE, choices=DECODE_MODES,
+                   help="what frames show and the chain continues from: the decoder's mean image, a sample "
+                        "x ~ r(x|z) (the paper's chain) or the mean rounded to black and white")
+    p.add_argument("--columns", type=_range(0, 1000), default=0, help="frames per row (0 = one row)")
     p.add_argument("--out", required=True, help="PNG file to write")
     p.set_defaults(func=cmd_daydream)
-    p = sub.add_parser("paper-check", help="the paper's claim: fast/PixelCNN decoder x ACN/standard prior, ablations")
+    p = add("paper-check", "the paper's claim: fast/PixelCNN decoder x ACN/standard prior, ablations")
     p.add_argument("--out", required=True, help="folder for the models, report.json, report.md and figures")
     p.add_argument("--budget", default="quick", choices=("quick", "full"))
-    p.add_argument("--workers", type=int, default=2, help="models trained at once (one thread each)")
+    p.add_argument("--workers", type=_range(1, 64), default=2, help="models trained at once (one thread each)")
     p.set_defaults(func=cmd_paper_check)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from .data import DataError
+    from .storage import BundleError
     from .train import TrainingCancelled, TrainingDiverged
 
     try:
+        configure(args.threads)
+        args.device = resolve_device(args.device)
         return args.func(args)
     except (DataError, BundleError, ValueError, TrainingDiverged, TrainingCancelled) as err:
         print(f"error: {err}", file=sys.stderr)
-        return 1
+    except OSError as err:  # disk full, a missing folder, no network: one line, never a traceback
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"error: {where}{err.strerror or err}", file=sys.stderr)
+    except RuntimeError as err:
+        print(f"error: {str(err).splitlines()[0] if str(err) else type(err).__name__}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("error: interrupted; a training run resumes from its last checkpoint when started again",
+              file=sys.stderr)
+    return 1

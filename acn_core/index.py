@@ -1,17 +1,24 @@
-"""An Annoy index of the final training codes, verified by a sidecar before Annoy ever reads it.
+"""An Annoy index of the final training codes, verified before Annoy ever reads it.
 
-A corrupt Annoy file can load "successfully" and then crash the process on query (ENVIRONMENT.md),
-so `CodeIndex.load` checks the sidecar's dimension, metric, count and SHA-256 first.
+A corrupt Annoy file can load "successfully" and then crash the process on query (ENVIRONMENT.md), and
+a checksum only proves that the file matches its own sidecar. So `CodeIndex.load` checks the sidecar
+(dimension, metric, count, SHA-256), then walks every node of the file (`schema.check_annoy_file`), and
+every answer is checked (ids below the count, finite distances) with an exact search over the stored
+codes as the fallback.
 """
 from __future__ import annotations
 
+import math
 import os
 import uuid
 from pathlib import Path
 
 import numpy as np
+import torch
 from annoy import AnnoyIndex
 
+from .codes import exact_knn
+from .schema import check_annoy_file, require
 from .storage import BundleError, read_json, regular_file, sha256_file, write_json_atomic
 
 INDEX_FILE = "index.ann"
@@ -25,9 +32,11 @@ DEFAULT_SEARCH_K = 3000
 class CodeIndex:
     """Nearest training codes by item (a row of the training split) or by vector, with distances."""
 
-    def __init__(self, annoy: AnnoyIndex, dimension: int, count: int, n_trees: int, search_k: int):
-        self.annoy_, self.dimension, self.count = annoy, dimension, count
+    def __init__(self, annoy: AnnoyIndex, codes: np.ndarray, n_trees: int, search_k: int):
+        self.annoy_, self.codes = annoy, codes  # codes (N, D): the fallback when an answer fails its check
+        self.count, self.dimension = codes.shape
         self.n_trees, self.search_k = n_trees, search_k
+        self.fallbacks = 0  # answers replaced by an exact search
 
     @classmethod
     def build(cls, codes: np.ndarray, n_trees: int = DEFAULT_TREES, search_k: int = DEFAULT_SEARCH_K,
@@ -41,16 +50,32 @@ class CodeIndex:
         for i, code in enumerate(codes):
             annoy.add_item(i, code)
         annoy.build(n_trees, n_jobs=1)
-        return cls(annoy, codes.shape[1], codes.shape[0], n_trees, search_k)
+        return cls(annoy, codes, n_trees, search_k)
+
+    def _checked(self, ids: list[int], dists: list[float], k: int, query: np.ndarray, exclude: int | None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        """Annoy's answer if it is plausible (k distinct ids below the count, finite distances); else the
+        exact answer from the stored codes."""
+        keep = [(i, d) for i, d in zip(ids, dists) if i != exclude][:k]
+        ok = (len(keep) == k and len({i for i, _ in keep}) == k
+              and all(0 <= i < self.count and math.isfinite(d) for i, d in keep))
+        if ok:
+            return np.array([i for i, _ in keep], dtype=np.int64), np.array([d for _, d in keep], dtype=np.float32)
+        self.fallbacks += 1
+        excluded = None if exclude is None else torch.tensor([exclude])
+        dist, idx = exact_knn(torch.from_numpy(query[None]), torch.from_numpy(self.codes), k, exclude=excluded)
+        return idx[0].numpy(), dist[0].numpy()
 
     def query_vector(self, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The k nearest items to a (D,) vector: ids (k,), Euclidean distances (k,)."""
         vector = np.asarray(vector, dtype=np.float32).reshape(-1)
         if vector.shape[0] != self.dimension:
             raise ValueError(f"query has dimension {vector.shape[0]}, the index has {self.dimension}")
+        if not np.isfinite(vector).all():
+            raise ValueError("the query code contains NaN or infinite values")
         k = max(1, min(int(k), self.count))
         ids, dists = self.annoy_.get_nns_by_vector(vector.tolist(), k, self.search_k, include_distances=True)
-        return np.asarray(ids, dtype=np.int64), np.asarray(dists, dtype=np.float32)
+        return self._checked(ids, dists, k, vector, None)
 
     def query_item(self, item: int, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The k nearest *other* items to item `item`: ids (k,), distances (k,)."""
@@ -58,8 +83,7 @@ class CodeIndex:
             raise ValueError(f"item {item} is outside the index (0 to {self.count - 1})")
         k = max(1, min(int(k), self.count - 1))
         ids, dists = self.annoy_.get_nns_by_item(item, k + 1, self.search_k, include_distances=True)
-        keep = [(i, d) for i, d in zip(ids, dists) if i != item][:k]
-        return (np.array([i for i, _ in keep], dtype=np.int64), np.array([d for _, d in keep], dtype=np.float32))
+        return self._checked(ids, dists, k, self.codes[item], item)
 
     def save(self, folder: Path) -> None:
         """Write index.ann (through a temporary file and a rename) and its sidecar."""
@@ -77,21 +101,26 @@ class CodeIndex:
             "search_k": self.search_k, "sha256": sha256_file(folder / INDEX_FILE)})
 
     @classmethod
-    def load(cls, folder: Path, dimension: int, count: int) -> "CodeIndex":
-        """Verify the sidecar against the expected dimension and count and the file's checksum, then
-        load. Raises BundleError naming the problem; rebuild with `CodeIndex.build` if it is corrupt."""
+    def load(cls, folder: Path, codes: np.ndarray) -> "CodeIndex":
+        """Load the index of `codes` (N, D) after checking its sidecar, checksum and every node. Raises
+        BundleError naming the problem; `CodeIndex.build(codes)` makes a new one."""
         folder = Path(folder)
+        codes = np.ascontiguousarray(codes, dtype=np.float32)
+        count, dimension = codes.shape
+        where = str(folder / SIDECAR_FILE)
         sidecar = read_json(folder / SIDECAR_FILE)
         path = regular_file(folder / INDEX_FILE, "index file")
-        expected = {"dimension": dimension, "metric": METRIC, "count": count}
-        for key, value in expected.items():
+        for key, value in {"dimension": dimension, "metric": METRIC, "count": count}.items():
             if sidecar.get(key) != value:
                 raise BundleError(f"{path} was built for {key}={sidecar.get(key)!r} but this model needs "
                                   f"{value!r}: it belongs to another model; rebuild the index")
-        if sha256_file(path) != sidecar.get("sha256"):
+        n_trees = require(sidecar, "n_trees", int, where, low=1, high=1000)
+        search_k = require(sidecar, "search_k", int, where, low=-1, high=10_000_000)
+        if sha256_file(path) != require(sidecar, "sha256", str, where):
             raise BundleError(f"{path} ({path.stat().st_size:,} bytes) does not match the checksum in its sidecar: "
                               f"it is truncated or corrupt; rebuild the index")
-        return cls(_load_annoy(path, dimension), dimension, count, int(sidecar["n_trees"]), int(sidecar["search_k"]))
+        check_annoy_file(path, dimension, count)
+        return cls(_load_annoy(path, dimension), codes, n_trees, search_k)
 
 
 def _load_annoy(path: Path, dimension: int) -> AnnoyIndex:

@@ -1,16 +1,24 @@
-"""Background training jobs: one subprocess each, with its own folder, thread count and RNG.
+"""Background training jobs: one process each, with its own folder, threads and seeds.
 
-A job survives page changes, reloads and even a restart of the app; it can be cancelled (it stops
-at the next step, keeping its last epoch's checkpoint) and resumed. Layout under `home`:
+A job survives page changes, reloads and a restart of the app; it can be cancelled (it stops at the next
+step, keeping its last epoch's checkpoint), resumed and deleted. Layout under `home`:
 
     models/<name>/            the finished bundle
-    jobs/<name>/job.json      command and pid
-    jobs/<name>/progress.jsonl, log.txt, status.json (written when the process ends), run/ (checkpoints)
+    jobs/<name>/job.json      the RunConfig and when the job was started
+    jobs/<name>/running.lock  held (flock) by the job's process for as long as it lives
+    jobs/<name>/progress.jsonl, log.txt, status.json (written when the process ends), live-map.safetensors,
+                run/ (checkpoints)
+    locks/<name>.lock         taken while anyone starts, resumes, cancels, deletes or imports under that name
 
-Run a job's process with `python -m acn_core.jobs JOB_DIR`.
+A process is running exactly when it holds its lock: the kernel releases the lock when the process dies,
+so a stale pid or a reused one can never make a dead job look alive. The parent takes the lock before
+the child starts and hands it over, so two tabs pressing Resume cannot start two processes.
+Run a job's process with `python -m acn_core.jobs JOB_DIR LOCK_FD`.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import re
@@ -20,19 +28,28 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
+from .config import RunConfig
 from .storage import write_json_atomic
+from .train import Progress
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")
+DEFAULT_MAX_JOBS = 2
+LIVE_MAP = "live-map.safetensors"
+
+
+class JobError(ValueError):
+    """A job action that cannot be done now; the message says why and what to do."""
 
 
 @dataclass
 class JobStatus:
     name: str
-    state: str  # running | done | failed | cancelled | stopped (process gone without a status: resumable)
+    state: str  # running | done | failed | cancelled | stopped (process gone without a status) | damaged
     message: str = ""
-    progress: dict = field(default_factory=dict)  # last progress line
-    epochs: list[dict] = field(default_factory=list)  # one line per finished epoch
+    progress: Progress | None = None  # the last progress line
+    epochs: list[Progress] = field(default_factory=list)  # one per finished epoch
     log_tail: str = ""
     started: float = 0.0
 
@@ -41,123 +58,158 @@ class JobStatus:
         return self.state == "running"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    try:  # a finished child not yet reaped is a zombie: not alive
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
 def check_name(name: str) -> str:
     if not NAME_PATTERN.match(name or ""):
-        raise ValueError(f"model name {name!r} is not allowed: use 1-40 letters, digits, '-' or '_', "
-                         f"starting with a letter or digit")
+        raise JobError(f"model name {name!r} is not allowed: use 1-40 letters, digits, '-' or '_', "
+                       f"starting with a letter or digit")
     return name
 
 
-def start(home: Path, name: str, train_args: list[str], threads: int = 1) -> Path:
-    """Start training `name` in the background; returns the job folder.
+@contextlib.contextmanager
+def name_lock(home: Path, name: str, timeout: float = 10.0) -> Iterator[None]:
+    """Hold the lock of one name (models, jobs and uploads share names) for one action."""
+    folder = Path(home) / "locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f"{check_name(name)}.lock", "a") as handle:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise JobError(f"{name!r} is busy (another action on it is under way); try again") from None
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
-    Refuses a name whose model exists or whose job is running (so a reload never starts a duplicate).
-    """
+
+def _is_running(job_dir: Path) -> bool:
+    """True while some process holds the job's running lock."""
+    try:
+        with open(job_dir / "running.lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            return False
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+
+
+def name_taken(home: Path, name: str) -> bool:
+    """A name is taken by a model or by a job (running or not); call under `name_lock`."""
+    return (Path(home) / "models" / name).exists() or (Path(home) / "jobs" / name).exists()
+
+
+def max_jobs() -> int:
+    try:
+        return max(1, int(os.environ.get("ACN_MAX_JOBS", DEFAULT_MAX_JOBS)))
+    except ValueError:
+        return DEFAULT_MAX_JOBS
+
+
+def _check_capacity(home: Path) -> None:
+    running = [s.name for s in list_jobs(home) if s.active]
+    if len(running) >= max_jobs():
+        raise JobError(f"{len(running)} training jobs are running ({', '.join(running)}), the most this server "
+                       f"allows (ACN_MAX_JOBS={max_jobs()}); wait for one to finish or cancel one")
+
+
+def start(home: Path, name: str, config: RunConfig, threads: int = 1) -> Path:
+    """Start training `config` as `name` in the background; returns the job folder. Refuses a name that a
+    model, an upload or another job already has (so a reload never starts a duplicate)."""
     home = Path(home)
-    check_name(name)
-    out = home / "models" / name
-    if out.exists():
-        raise ValueError(f"a model named {name!r} already exists; choose another name")
-    job_dir = home / "jobs" / name
-    if job_dir.exists():
-        status = read_status(job_dir)
-        if status.active:
-            raise ValueError(f"a training job named {name!r} is already running")
-        if status.state in ("stopped", "cancelled"):
-            raise ValueError(f"a stopped job named {name!r} exists: resume it, or delete it first")
-        _remove(job_dir)
-    job_dir.mkdir(parents=True)
-    command = [sys.executable, "-m", "acn_core", "train", *train_args, "--threads", str(threads),
-               "--out", str(out), "--run-dir", str(job_dir / "run"), "--progress-file",
-               str(job_dir / "progress.jsonl"), "--stop-file", str(job_dir / "stop"), "--quiet"]
-    write_json_atomic(job_dir / "job.json", {"name": name, "command": command, "started": time.time(), "pid": 0})
-    _launch(job_dir)
+    config.validate()
+    with name_lock(home, name):
+        if name_taken(home, name):
+            raise JobError(f"the name {name!r} is taken by a model or a job; choose another name")
+        _check_capacity(home)
+        job_dir = home / "jobs" / name
+        job_dir.mkdir(parents=True)
+        write_json_atomic(job_dir / "job.json", {"name": name, "config": config.to_dict(), "threads": threads,
+                                                 "started": time.time()})
+        _launch(job_dir)
     return job_dir
 
 
 def _launch(job_dir: Path) -> None:
-    (job_dir / "stop").unlink(missing_ok=True)
-    (job_dir / "status.json").unlink(missing_ok=True)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    with open(job_dir / "log.txt", "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "acn_core.jobs", str(job_dir)], stdout=log,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, env=env)
-    meta = json.loads((job_dir / "job.json").read_text())
-    meta["pid"] = proc.pid
-    write_json_atomic(job_dir / "job.json", meta)
+    """Take the job's running lock, then start its process holding it (no moment without an owner)."""
+    handle = open(job_dir / "running.lock", "a")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise JobError(f"job {job_dir.name!r} is already running") from None
+    try:
+        (job_dir / "stop").unlink(missing_ok=True)
+        (job_dir / "status.json").unlink(missing_ok=True)
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+        with open(job_dir / "log.txt", "ab") as log:
+            subprocess.Popen([sys.executable, "-m", "acn_core.jobs", str(job_dir), str(handle.fileno())], stdout=log,
+                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, env=env,
+                             pass_fds=(handle.fileno(),))
+    finally:
+        handle.close()  # the child's copy of the descriptor keeps the lock
 
 
 def resume(home: Path, name: str) -> None:
-    """Restart a stopped or cancelled job; it continues from its last checkpoint."""
-    job_dir = Path(home) / "jobs" / check_name(name)
-    status = read_status(job_dir)
-    if status.state not in ("stopped", "cancelled", "failed"):
-        raise ValueError(f"job {name!r} is {status.state}; only a stopped, cancelled or failed job can be resumed")
-    _launch(job_dir)
+    """Restart a stopped, cancelled or failed job; it continues from its last checkpoint."""
+    with name_lock(home, name):
+        job_dir = Path(home) / "jobs" / check_name(name)
+        status = read_status(job_dir)
+        if status.state not in ("stopped", "cancelled", "failed"):
+            raise JobError(f"job {name!r} is {status.state}; only a stopped, cancelled or failed job can be resumed")
+        _check_capacity(home)
+        _launch(job_dir)
 
 
 def cancel(home: Path, name: str) -> None:
     """Ask a running job to stop at its next step; its last epoch's checkpoint is kept."""
-    job_dir = Path(home) / "jobs" / check_name(name)
-    if job_dir.is_dir():
-        (job_dir / "stop").touch()
+    with name_lock(home, name):
+        job_dir = Path(home) / "jobs" / check_name(name)
+        if job_dir.is_dir():
+            (job_dir / "stop").touch()
 
 
 def delete(home: Path, name: str) -> None:
-    """Forget a job that is not running (its finished model, if any, stays)."""
-    job_dir = Path(home) / "jobs" / check_name(name)
-    if read_status(job_dir).active:
-        raise ValueError(f"job {name!r} is running; cancel it first")
-    _remove(job_dir)
-
-
-def _remove(folder: Path) -> None:
-    shutil.rmtree(folder, ignore_errors=True)
+    """Forget a job that is not running, with its checkpoints (its finished model, if any, stays)."""
+    with name_lock(home, name):
+        job_dir = Path(home) / "jobs" / check_name(name)
+        if _is_running(job_dir):
+            raise JobError(f"job {name!r} is running; cancel it first")
+        shutil.rmtree(job_dir, ignore_errors=True)
 
 
 def read_status(job_dir: Path) -> JobStatus:
-    """The state of one job, from its files (safe to call from any process at any time)."""
-    meta = _read_json(job_dir / "job.json")
-    status = JobStatus(name=job_dir.name, state="stopped", started=meta.get("started", 0.0))
+    """The state of one job, from its files (safe to call from any process at any time, never raises)."""
+    status = JobStatus(name=job_dir.name, state="stopped")
+    try:
+        meta = json.loads((job_dir / "job.json").read_text())
+        RunConfig.from_dict(meta["config"])
+        status.started = float(meta["started"])
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        status.state, status.message = "damaged", f"its job.json cannot be read ({type(err).__name__}); delete it"
+        return status
     lines = []
-    try:
-        for line in (job_dir / "progress.jsonl").read_text().splitlines():
-            try:
-                lines.append(json.loads(line))
-            except json.JSONDecodeError:
-                pass  # a line being written right now
-    except OSError:
-        pass
-    status.progress = lines[-1] if lines else {}
-    epochs = {}
-    for line in lines:
-        if line.get("kind") == "epoch":
-            epochs[line["epoch"]] = line  # a resumed run repeats no epoch, but keep the latest
+    with contextlib.suppress(OSError):
+        for line in (job_dir / "progress.jsonl").read_text(errors="replace").splitlines():
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                lines.append(Progress.from_json(line))  # a line being written right now is skipped
+    status.progress = lines[-1] if lines else None
+    epochs = {p.epoch: p for p in lines if p.kind == "epoch"}  # a resumed run repeats no epoch: keep the latest
     status.epochs = [epochs[e] for e in sorted(epochs)]
-    try:
+    with contextlib.suppress(OSError):
         status.log_tail = (job_dir / "log.txt").read_text(errors="replace")[-2000:]
-    except OSError:
-        pass
-    final = _read_json(job_dir / "status.json")
-    if final:
-        status.state, status.message = final.get("state", "failed"), final.get("message", "")
-    elif meta.get("pid") and _alive(int(meta["pid"])):
+    final = {}
+    with contextlib.suppress(OSError, ValueError):
+        final = json.loads((job_dir / "status.json").read_text())
+    if _is_running(job_dir):
         status.state = "running"
+    elif isinstance(final, dict) and final.get("state") in ("done", "failed", "cancelled"):
+        status.state, status.message = final["state"], str(final.get("message", ""))
     else:
         status.message = "the training process ended without finishing (killed?); resume it from its checkpoint"
     return status
@@ -167,41 +219,63 @@ def list_jobs(home: Path) -> list[JobStatus]:
     jobs_dir = Path(home) / "jobs"
     if not jobs_dir.is_dir():
         return []
-    found = [read_status(d) for d in jobs_dir.iterdir() if d.is_dir() and (d / "job.json").exists()]
+    found = [read_status(d) for d in jobs_dir.iterdir() if d.is_dir() and not d.is_symlink()]
     return sorted(found, key=lambda s: -s.started)
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
-
-
 def run_job(job_dir: Path) -> int:
-    """The body of a job process: run the CLI command and record how it ended."""
-    from .cli import main
+    """The body of a job process: train from job.json and record how it ended in status.json."""
+    from .build import train_bundle
+    from .cli import ProgressPrinter
+    from .runtime import configure
+    from .train import TrainingCancelled
 
     meta = json.loads((job_dir / "job.json").read_text())
-    command = meta["command"][3:]  # drop "python -m acn_core"
+    configure(int(meta.get("threads", 1)))
+    out = job_dir.parent.parent / "models" / job_dir.name
+    stop = job_dir / "stop"
     try:
-        code = main(command)
-    except BaseException as err:  # record any crash for the app, then re-raise
-        write_json_atomic(job_dir / "status.json", {"state": "failed", "message": f"{type(err).__name__}: {err}"})
-        raise
-    sys.stdout.flush()
-    sys.stderr.flush()
-    log = (job_dir / "log.txt").read_text(errors="replace").strip().splitlines()
-    last = log[-1] if log else ""
-    if code == 0:
+        train_bundle(RunConfig.from_dict(meta["config"]), out, job_dir / "run",
+                     (ProgressPrinter(quiet=True, progress_file=job_dir / "progress.jsonl"),),
+                     should_stop=stop.exists, on_snapshot=LiveMap(job_dir))
         state, message = "done", "finished; the model is in the model list"
-    elif (job_dir / "stop").exists():
+    except TrainingCancelled:
         state, message = "cancelled", "cancelled; resume continues from the last finished epoch"
-    else:
-        state, message = "failed", last.removeprefix("error: ")
+    except BaseException as err:  # record any failure for the app; the log has the details
+        state, message = "failed", f"{type(err).__name__}: {err}"
+    print(message, flush=True)
     write_json_atomic(job_dir / "status.json", {"state": state, "message": message})
-    return code
+    return 0 if state == "done" else 1
+
+
+class LiveMap:
+    """Writes the map of the latest code-table snapshot for the Train page (at most every
+    `every` seconds, so mapping never takes much of a job's time), aligned with the previous frame."""
+
+    def __init__(self, job_dir: Path, every: float = 20.0):
+        self.path, self.every, self.last = job_dir / LIVE_MAP, every, -float("inf")
+
+    def __call__(self, epoch: int, codes, labels) -> None:
+        import torch
+
+        from .projection import fit_map
+        from .storage import read_tensors, tensors_to_bytes, write_bytes_atomic
+
+        if time.monotonic() - self.last < self.every:
+            return
+        init = None
+        with contextlib.suppress(Exception):  # no previous frame (or an unreadable one): start afresh
+            init = read_tensors(self.path)["map"].numpy()
+        if init is not None and init.shape[0] == codes.shape[0]:
+            init = (init - init.mean(0)) / (init.std(0) + 1e-6) * 3
+        else:
+            init = None
+        xy, _ = fit_map(codes.float(), init=init, n_epochs=60 if init is not None else None)
+        write_bytes_atomic(self.path, tensors_to_bytes({"map": torch.from_numpy(xy), "labels": labels,
+                                                        "epoch": torch.tensor([epoch])}))
+        self.last = time.monotonic()
 
 
 if __name__ == "__main__":
+    _lock_fd = int(sys.argv[2])  # inherited and kept open: holding it is what "running" means
     raise SystemExit(run_job(Path(sys.argv[1])))

@@ -45,60 +45,61 @@ def variants(budget: str) -> dict[str, RunConfig]:
     return out
 
 
-def run_variant(key: str, config_dict: dict, out: str) -> dict:
+def run_variant(key: str, config_dict: dict, out: str, device: str = "cpu") -> dict:
     """Train (or reuse) one variant, save its bundle and figures; returns its report entry.
     Runs in a worker process with one torch thread."""
-    import torch
+    from .build import train_bundle
+    from .bundle import load
+    from .runtime import configure
+    from .sampling import DEFAULT_DAYDREAM_MODE
 
-    from . import bundle, data
-    from .train import train
-
-    torch.set_num_threads(1)
+    configure(1)
     config = RunConfig.from_dict(config_dict)
     out_dir = Path(out)
     bundle_dir = out_dir / key
     started = time.perf_counter()
-    reused = (bundle_dir / "config.json").is_file() and \
-        json.loads((bundle_dir / "config.json").read_text()).get("config") == config.to_dict()
+    try:
+        reused = RunConfig.from_dict(json.loads((bundle_dir / "config.json").read_text())["config"]) == config
+    except (OSError, ValueError, KeyError):
+        reused = False
     if not reused:
-        images = data.load(config.data)
-        result = train(config, images, out_dir / f"{key}.run")
-        bundle.create(result, config, images, bundle_dir, time.perf_counter() - started)
-    loaded = bundle.load(bundle_dir)
+        train_bundle(config, bundle_dir, out_dir / f"{key}.run", device=device, log=lambda line: None)
+    loaded = load(bundle_dir)
     _figures(loaded, out_dir / "figures", key)
-    history = loaded.metrics["history"]
-    entry = {k: loaded.evaluation[k] for k in ("recon_nats", "kl_nats", "total_nats", "kl_standard_nats",
-                                                 "kl_acn_nats", "code_knn_accuracy", "sampled_code_knn_accuracy",
-                                                 "pixel_knn_accuracy", "active_dims")}
+    e, history = loaded.evaluation, loaded.history
+    daydream = e.daydream(DEFAULT_DAYDREAM_MODE)
+    entry = {k: getattr(e, k) for k in ("recon_nats", "kl_nats", "total_nats", "kl_standard_nats", "kl_acn_nats",
+                                        "code_knn_accuracy", "sampled_code_knn_accuracy", "pixel_knn_accuracy",
+                                        "active_dims", "recon_label_agreement", "data_on_data_fraction")}
     entry.update(decoder=config.model.decoder, prior=config.model.prior, epochs=config.train.epochs,
                  unique_neighbours=config.train.unique_neighbours,
                  allow_self_neighbour=config.train.allow_self_neighbour,
-                 train_kl_nats=history[-1]["kl"], train_recon_nats=history[-1]["recon"],
-                 train_seconds=loaded.metrics.get("training_seconds", 0.0), reused=reused,
-                 seconds=time.perf_counter() - started)
+                 daydream_on_data_fraction=daydream.on_data_fraction if daydream else None,
+                 daydream_classes_visited=daydream.classes_visited if daydream else None,
+                 daydream_modes={d.mode: [d.on_data_fraction, d.classes_visited] for d in e.daydreams},
+                 train_kl_nats=history[-1].kl, train_recon_nats=history[-1].recon,
+                 train_seconds=loaded.training_seconds, reused=reused, seconds=time.perf_counter() - started)
     return entry
 
 
-def _figures(b, folder: Path, key: str) -> None:
-    """Reconstructions (one z ~ q(z|x) each, decoded in one batch), prior samples and a daydream."""
-    import torch
-
+def _figures(bundle, folder: Path, key: str) -> None:
+    """Reconstructions (the original above three decodes of z ~ q(z|x): what stays is what the code holds),
+    prior samples and two daydream chains."""
     from .images import grid, save_png
+    from .sampling import daydream, prior_samples, reconstruct
 
     folder.mkdir(parents=True, exist_ok=True)
-    items = [i for i in FIGURE_ITEMS if i < b.n_train]
-    originals = b.images(items)
-    generator = torch.Generator().manual_seed(0)
-    codes = b.train_codes[items]
-    recons = b.model.decode(codes + torch.randn(codes.shape, generator=generator), generator, mean=False).numpy()
-    save_png(grid(np.concatenate([originals, recons]), columns=len(items), scale=2), folder / f"{key}-recon.png")
-    _, samples = b.prior_samples(len(items), seed=0, mean=False)
+    items = [i for i in FIGURE_ITEMS if i < bundle.n_train]
+    recons = np.stack([reconstruct(bundle, item, samples=3, seed=item)[1] for item in items], axis=1)  # (3, B, ...)
+    picture = np.concatenate([bundle.images(items), *recons])
+    save_png(grid(picture, columns=len(items), scale=2), folder / f"{key}-recon.png")
+    _, samples = prior_samples(bundle, 2 * len(items), seed=0)
     save_png(grid(samples, columns=len(items), scale=2), folder / f"{key}-prior.png")
-    frames = np.stack([f.image for f in b.daydream(items[0], len(items) - 1, seed=0)])
-    save_png(grid(frames, columns=len(items), scale=2), folder / f"{key}-daydream.png")
+    frames = [f.image for start in items[:2] for f in daydream(bundle, start, 2 * len(items) - 1, seed=0)]
+    save_png(grid(np.stack(frames), columns=2 * len(items), scale=2), folder / f"{key}-daydream.png")
 
 
-def paper_check(out: Path, budget: str = "quick", workers: int = 2,
+def paper_check(out: Path, budget: str = "quick", workers: int = 2, device: str = "cpu",
                 log: Callable[[str], None] = print) -> dict:
     """Run every variant (in `workers` processes) and write report.json and report.md into `out`."""
     out = Path(out)
@@ -107,7 +108,7 @@ def paper_check(out: Path, budget: str = "quick", workers: int = 2,
     started = time.perf_counter()
     report: dict[str, dict] = {}
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(run_variant, key, c.to_dict(), str(out)): key for key, c in configs.items()}
+        futures = {pool.submit(run_variant, key, c.to_dict(), str(out), device): key for key, c in configs.items()}
         for future in as_completed(futures):
             key = futures[future]
             report[key] = future.result()

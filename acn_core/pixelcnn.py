@@ -5,7 +5,8 @@ sees every pixel in the rows above (no blind spot), the horizontal stack the pix
 current row; both are gated (tanh * sigmoid) and conditioned on the code z by a per-layer bias. Causality
 comes from padding and shifting instead of masks. The receptive field reaches `reach` pixels up, left
 and right, so a small `layers`/`kernel` gives a local-window decoder (Chen et al., "Variational Lossy
-Autoencoder") that must take global shape from the code.
+Autoencoder") that must take global shape from the code. With `spatial`, the code conditions every
+position differently through a small deconvolution of it (the paper's location-dependent conditioning).
 """
 from __future__ import annotations
 
@@ -24,20 +25,21 @@ def _gate(a: torch.Tensor) -> torch.Tensor:
 class GatedLayer(nn.Module):
     """One layer of both stacks. With `first`, the horizontal stack does not see the current pixel."""
 
-    def __init__(self, in_channels: int, channels: int, kernel: int, code_dim: int, first: bool):
+    def __init__(self, in_channels: int, channels: int, kernel: int, condition: nn.Module, first: bool):
         super().__init__()
         self.half, self.first = kernel // 2, first
         self.vertical = nn.Conv2d(in_channels, 2 * channels, (self.half + 1, kernel))  # rows i-half .. i
         self.horizontal = nn.Conv2d(in_channels, 2 * channels, (1, self.half + 1))  # columns j-half .. j
         self.vertical_to_horizontal = nn.Conv2d(2 * channels, 2 * channels, 1)
         self.horizontal_out = nn.Conv2d(channels, channels, 1)
-        self.condition = nn.Linear(code_dim, 4 * channels)
+        self.condition = condition  # the code -> (B, 4C, 1, 1) biases, or a feature map -> (B, 4C, H, W)
 
-    def vertical_part(self, v: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def vertical_part(self, v: torch.Tensor, bias: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The vertical stack's next input and what it gives the horizontal stack (with the code's
-        bias), both (B, *, H, W); row i of the latter depends on rows < i only."""
+        bias), both (B, *, H, W); row i of the latter depends on rows < i only. `bias` (B, 4C, 1 or H,
+        1 or W) is this layer's conditioning (`GatedPixelCNN.biases`), cropped to the rows of `v`."""
         k = self.half
-        v_bias, h_bias = self.condition(z)[:, :, None, None].chunk(2, dim=1)  # (B, 2C, 1, 1) each
+        v_bias, h_bias = bias.chunk(2, dim=1)
         v_pre = self.vertical(F.pad(v, (k, k, k, 0)))  # (B, 2C, H, W): row i sees rows <= i
         v_down = F.pad(v_pre, (0, 0, 1, 0))[:, :, :-1]  # shifted: row i sees rows < i only
         return _gate(v_pre + v_bias), self.vertical_to_horizontal(v_down) + h_bias
@@ -58,18 +60,35 @@ class GatedPixelCNN(nn.Module):
     autoregressive = True
 
     def __init__(self, code_dim: int, channels: int, out_channels: int, height: int, width: int,
-                 hidden: int = 32, layers: int = 6, kernel: int = 7):
+                 hidden: int = 32, layers: int = 6, kernel: int = 7, spatial: bool = False):
         super().__init__()
+        self.spatial = spatial
+        if spatial:  # location-dependent conditioning (van den Oord et al. 2016, sec. 2.3): z -> a feature map
+            self.code_map = nn.Sequential(
+                nn.Linear(code_dim, hidden * (height // 4) * (width // 4)), nn.ReLU(),
+                nn.Unflatten(1, (hidden, height // 4, width // 4)), nn.ConvTranspose2d(hidden, hidden, 4, 2, 1),
+                nn.ReLU(), nn.ConvTranspose2d(hidden, hidden, 4, 2, 1), nn.ReLU())
+
+        def condition() -> nn.Module:
+            return nn.Conv2d(hidden, 4 * hidden, 1) if spatial else nn.Linear(code_dim, 4 * hidden)
+
         self.layers = nn.ModuleList([GatedLayer(channels if i == 0 else hidden, hidden, kernel if i == 0 else 3,
-                                                code_dim, first=i == 0) for i in range(layers)])
+                                                condition(), first=i == 0) for i in range(layers)])
         self.out = nn.Sequential(nn.ReLU(), nn.Conv2d(hidden, hidden, 1), nn.ReLU(), nn.Conv2d(hidden, out_channels, 1))
         self.reach = kernel // 2 + layers
         self.shape = (channels, height, width)
 
+    def biases(self, z: torch.Tensor) -> list[torch.Tensor]:
+        """Each layer's conditioning: (B, 4C, 1, 1) from the code, or (B, 4C, H, W) from its feature map."""
+        if self.spatial:
+            features = self.code_map(z)  # (B, C, H, W)
+            return [layer.condition(features) for layer in self.layers]
+        return [layer.condition(z)[:, :, None, None] for layer in self.layers]
+
     def forward(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         v = h = x
-        for layer in self.layers:
-            v, from_vertical = layer.vertical_part(v, z)
+        for layer, bias in zip(self.layers, self.biases(z)):
+            v, from_vertical = layer.vertical_part(v, bias)
             h = layer.horizontal_part(h, from_vertical)
         return self.out(h)  # (B, P*C, H, W)
 
@@ -83,11 +102,12 @@ class GatedPixelCNN(nn.Module):
         reach = self.reach
         x = torch.zeros((z.shape[0], c, height, width))
         means = torch.zeros_like(x)
+        biases = self.biases(z)
         for i in range(height):
             top = max(0, i - reach)
             v, from_vertical = x[:, :, top:i + 1], []
-            for layer in self.layers:
-                v, context = layer.vertical_part(v, z)
+            for layer, bias in zip(self.layers, biases):
+                v, context = layer.vertical_part(v, bias[:, :, top:i + 1] if self.spatial else bias)
                 from_vertical.append(context[:, :, -1:])  # (B, 2C, 1, W): row i
             for j in range(width):
                 left = max(0, j - reach)

@@ -15,6 +15,8 @@ class MixturePrior(nn.Module):
     every hidden layer feeds the output (skip connections).
     """
 
+    conditional = True
+
     def __init__(self, code_dim: int, hidden: int = 512, layers: int = 3, mixtures: int = 3,
                  min_scale: float = 1e-2):
         super().__init__()
@@ -56,6 +58,8 @@ class MixturePrior(nn.Module):
 
 class StandardPrior(nn.Module):
     """p(z) = N(0, I): the VAE baseline. Ignores its context."""
+
+    conditional = False
 
     def __init__(self, code_dim: int):
         super().__init__()

@@ -2,28 +2,12 @@
 new codes (daydream steps) on an existing map without refitting."""
 from __future__ import annotations
 
-import os
-import warnings
-from pathlib import Path
-
 import numpy as np
 import torch
 
 from .codes import exact_knn
 
 MIN_UMAP_POINTS = 32  # below this UMAP degenerates; a PCA map is used instead
-
-
-def _writable_numba_cache() -> None:
-    """numba caches compiled UMAP code next to the package, which fails on read-only installs."""
-    if "NUMBA_CACHE_DIR" not in os.environ:
-        cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "acn-explorer" / "numba"
-        try:
-            cache.mkdir(parents=True, exist_ok=True)
-        except OSError:
-            cache = Path("/tmp") / "acn-explorer-numba"
-            cache.mkdir(parents=True, exist_ok=True)
-        os.environ["NUMBA_CACHE_DIR"] = str(cache)
 
 
 def pca_map(codes: torch.Tensor) -> np.ndarray:
@@ -36,23 +20,25 @@ def pca_map(codes: torch.Tensor) -> np.ndarray:
     return out.numpy().astype(np.float32)
 
 
-def fit_map(codes: torch.Tensor, n_neighbors: int = 15, seed: int = 0) -> tuple[np.ndarray, str]:
+def fit_map(codes: torch.Tensor, n_neighbors: int = 15, seed: int = 0, init: np.ndarray | None = None,
+            n_epochs: int | None = None) -> tuple[np.ndarray, str]:
     """2-D coordinates (N, 2) and the method used ("umap" or "pca" for tiny sets).
 
     UMAP gets exact neighbours (self first, as it expects) so it skips its own slow first search.
+    `init` (N, 2) starts the layout from given positions (e.g. the next frame of a replay). Entry points
+    call `runtime.configure` first (a writable numba cache).
     """
     n = codes.shape[0]
     if n < MIN_UMAP_POINTS:
         return pca_map(codes), "pca"
-    _writable_numba_cache()
     import umap
 
     n_neighbors = min(n_neighbors, n - 1)
     dists, ids = exact_knn(codes, codes, n_neighbors)
     ids[:, 0] = torch.arange(n)  # duplicates can tie with self: put self first as UMAP expects
     dists[:, 0] = 0.0
-    warnings.filterwarnings("ignore", message=".*knn_search_index.*")  # we never call transform()
-    reducer = umap.UMAP(n_neighbors=n_neighbors, random_state=seed, n_jobs=1,
+    reducer = umap.UMAP(n_neighbors=n_neighbors, random_state=seed, n_jobs=1, n_epochs=n_epochs,
+                        init="spectral" if init is None else init.astype(np.float32),
                         precomputed_knn=(ids.numpy(), dists.numpy().astype(np.float32), None))
     return reducer.fit_transform(codes.numpy()).astype(np.float32), "umap"
 

@@ -88,6 +88,15 @@ def read_json(path: Path) -> dict:
     return obj
 
 
+def remove_files(folder: Path, names: tuple[str, ...]) -> None:
+    """Delete the named files of `folder` (nothing else), then the folder itself if that left it empty."""
+    folder = Path(folder)
+    for name in names:
+        (folder / name).unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        folder.rmdir()  # only succeeds when empty: files the run did not write are never touched
+
+
 @contextlib.contextmanager
 def atomic_directory(target: Path) -> Iterator[Path]:
     """Yield an empty temporary folder beside `target`; on success it replaces `target` in one rename.

@@ -1,21 +1,25 @@
 """Training with the neighbour-conditioned prior (ACN.md, "Training"), resumable and guarded.
 
-The loop knows nothing model-specific beyond `ACN.encode/losses`; it reports through callbacks
-(the CLI passes a progress bar, the app a progress file) and checkpoints every epoch.
+`Trainer.step` is the one training step (encode, pick neighbours, loss, update, write the table), used
+by `train`, the benchmarks and the distributed trainer. The loop knows nothing model-specific; it
+reports through callbacks (the CLI passes a progress printer, a job a progress file) and checkpoints
+every epoch.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import torch
 
+from . import noise
 from .codes import CodeTable
-from .config import RunConfig
+from .config import RunConfig, TrainConfig
 from .data import ImageData
 from .losses import combine
 from .model import ACN
@@ -23,6 +27,9 @@ from .storage import BundleError, read_json, read_tensors, tensors_to_bytes, wri
 
 CHECKPOINT_TENSORS = "checkpoint.safetensors"
 CHECKPOINT_STATE = "checkpoint.json"
+CHECKPOINT_FILES = (CHECKPOINT_TENSORS, CHECKPOINT_STATE)
+MAX_SNAPSHOT_ITEMS = 5000  # snapshots keep the codes of the first items only, so they stay small
+SNAPSHOTS_PER_RUN = 20
 
 
 class TrainingDiverged(RuntimeError):
@@ -35,7 +42,8 @@ class TrainingCancelled(RuntimeError):
 
 @dataclass
 class Progress:
-    """What callbacks receive after every step (`kind="step"`) and epoch (`kind="epoch"`)."""
+    """What callbacks receive after every step (`kind="step"`) and epoch (`kind="epoch"`); one JSON line
+    each in a job's progress file."""
 
     kind: str
     epoch: int  # 1-based epoch in progress
@@ -45,19 +53,89 @@ class Progress:
     recon: float  # nats per image, mean over the epoch so far
     kl: float
     elapsed: float  # seconds since this call to `train` started
-    history: list[dict] = field(default_factory=list)  # one dict per finished epoch
 
     @property
     def fraction(self) -> float:
         return ((self.epoch - 1) * self.steps + self.step) / (self.epochs * self.steps)
 
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, line: str) -> "Progress":
+        """Parse one progress line; ValueError if it is not one (e.g. a line being written)."""
+        raw = json.loads(line)
+        return cls(str(raw["kind"]), int(raw["epoch"]), int(raw["epochs"]), int(raw["step"]), int(raw["steps"]),
+                   float(raw["recon"]), float(raw["kl"]), float(raw["elapsed"]))
+
+
+@dataclass
+class EpochRecord:
+    epoch: int
+    recon: float  # training nats per image, mean over the epoch
+    kl: float
+    total: float
+    seconds: float
+
 
 @dataclass
 class TrainResult:
+    config: RunConfig
     model: ACN
     code_table: CodeTable
-    history: list[dict]
+    history: list[EpochRecord]
     resumed_from_epoch: int
+    snapshots: dict[int, torch.Tensor] = field(default_factory=dict)  # epoch -> (n, D) codes of the first items
+
+
+def snapshot_epochs(config: TrainConfig) -> set[int]:
+    """Epochs after which the code table is kept: every `snapshot_every` (or ~20 per run), and the last."""
+    every = config.snapshot_every or max(1, math.ceil(config.epochs / SNAPSHOTS_PER_RUN))
+    return {e for e in range(1, config.epochs + 1) if e % every == 0 or e == 1} | {config.epochs}
+
+
+class Trainer:
+    """One optimisation step of an ACN on a batch: the whole method of ACN.md, "Training"."""
+
+    def __init__(self, model: ACN, table: CodeTable, config: TrainConfig, generator: torch.Generator):
+        self.model, self.table, self.config = model, table, config
+        # data order and the choice among the K nearest; binarisation and z ~ q(z|x) use keyed noise
+        self.generator = generator
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr,
+                                          fused=True)  # fused: ~3x cheaper steps on CPU
+
+    def learning_rate(self, done: float) -> float:
+        """The learning rate after `done` (0..1) of the run."""
+        if self.config.lr_schedule == "cosine":
+            return self.config.lr * 0.5 * (1 + math.cos(math.pi * done))
+        return self.config.lr
+
+    def step(self, images: torch.Tensor, indices: torch.Tensor, epoch: int, done: float = 0.0
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Train on uint8 images (B, C, H, W) at table rows `indices` (B,) in `epoch`, `done` (0..1) of
+        the way through the run; returns the per-image reconstruction and KL in nats (B,), (B,),
+        detached. Raises TrainingDiverged on a non-finite loss (before any weight or table changes)."""
+        model, tc = self.model, self.config
+        image_keys = noise.keys(tc.seed, epoch, indices)
+        x = model.prepare(images, image_keys)  # dynamic binarisation: new noise every epoch
+        bf16 = tc.precision == "bf16"
+        with torch.autocast(x.device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext():
+            code = model.encode(model.encoder_input(images, x)).float()  # (B, D)
+            context = None
+            if model.prior.conditional:
+                context = self.table.neighbour_codes(code, indices, tc.k, self.generator,
+                                                     tc.unique_neighbours, tc.allow_self_neighbour)  # (B, D)
+            recon, kl = model.losses(x, code, context, image_keys)
+        loss = combine(recon, kl).total
+        if not torch.isfinite(loss):
+            raise TrainingDiverged(f"loss became {loss.item()}")
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.learning_rate(done)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.table.update(indices, code)
+        return recon.detach(), kl.detach()
 
 
 def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
@@ -76,116 +154,126 @@ def _load_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.T
     optimizer.load_state_dict({"state": slots, "param_groups": meta["param_groups"]})
 
 
-def save_checkpoint(run_dir: Path, config: RunConfig, model: ACN, optimizer: torch.optim.Optimizer,
-                    table: CodeTable, generator: torch.Generator, history: list[dict]) -> None:
-    """Everything needed to resume exactly: weights, optimiser, code table, RNG state, history."""
+def save_checkpoint(run_dir: Path, config: RunConfig, trainer: Trainer, history: list[EpochRecord],
+                    snapshots: dict[int, torch.Tensor], extra: dict[str, torch.Tensor] | None = None) -> None:
+    """Everything needed to resume exactly: weights, optimiser, code table, RNG states, history, snapshots."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    optim_tensors, optim_meta = _optimizer_tensors(optimizer)
-    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    optim_tensors, optim_meta = _optimizer_tensors(trainer.optimizer)
+    tensors = {f"model.{k}": v for k, v in trainer.model.state_dict().items()}
     tensors.update(optim_tensors)
-    tensors.update(table.state())
-    tensors["generator_state"] = generator.get_state()
+    tensors.update(trainer.table.state())
+    tensors.update({f"snapshot.{epoch}": codes for epoch, codes in snapshots.items()})
+    tensors["generator_state"] = trainer.generator.get_state()
+    tensors.update(extra or {})
     write_bytes_atomic(run_dir / CHECKPOINT_TENSORS, tensors_to_bytes(tensors))
     write_json_atomic(run_dir / CHECKPOINT_STATE, {"config": config.to_dict(), "epochs_done": len(history),
-                                                   "history": history, "optimizer": optim_meta})
+                                                   "history": [asdict(h) for h in history], "optimizer": optim_meta})
+
+
+def load_checkpoint(run_dir: Path, config: RunConfig, trainer: Trainer
+                    ) -> tuple[list[EpochRecord], dict[int, torch.Tensor], dict[str, torch.Tensor]]:
+    """Restore a checkpoint of the same run into `trainer`; returns history, snapshots and all tensors."""
+    state = read_json(run_dir / CHECKPOINT_STATE)
+    if not _same_run(state.get("config", {}), config):
+        raise BundleError(f"{run_dir} holds a checkpoint of a different configuration; choose another "
+                          f"output folder or delete {run_dir} to start afresh")
+    tensors = read_tensors(run_dir / CHECKPOINT_TENSORS)
+    try:
+        trainer.model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
+        _load_optimizer(trainer.optimizer, tensors, state["optimizer"])
+        trainer.table.load_state(tensors)
+        trainer.generator.set_state(tensors["generator_state"])
+        history = [EpochRecord(**h) for h in state["history"]]
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        raise BundleError(f"the checkpoint in {run_dir} is damaged ({err}); delete {run_dir} to start afresh") from err
+    snapshots = {int(k.split(".")[1]): v for k, v in tensors.items() if k.startswith("snapshot.")}
+    return history, snapshots, tensors
 
 
 def _same_run(saved: dict, config: RunConfig) -> bool:
     """A checkpoint may resume a run with the same config, or the same one with more epochs."""
-    a, b = json.loads(json.dumps(saved)), config.to_dict()
-    a["train"].pop("epochs", None)
-    b["train"].pop("epochs", None)
-    a["train"].pop("threads", None)
-    b["train"].pop("threads", None)
+    try:
+        a = RunConfig.from_dict(saved).to_dict()
+    except ValueError:
+        return False
+    b = config.to_dict()
+    for d in (a, b):
+        d["train"].pop("epochs")
     return a == b
 
 
 def train(config: RunConfig, data: ImageData, run_dir: Path | None = None,
           callbacks: tuple[Callable[[Progress], None], ...] = (),
-          should_stop: Callable[[], bool] | None = None) -> TrainResult:
-    """Train an ACN (or the standard-prior baseline) on `data.train`.
+          should_stop: Callable[[], bool] | None = None, device: str = "cpu",
+          on_snapshot: Callable[[int, torch.Tensor], None] | None = None) -> TrainResult:
+    """Train an ACN (or the standard-prior baseline) on `data.train`, on `device`. `on_snapshot(epoch,
+    codes)` sees each kept snapshot of the code table (the first MAX_SNAPSHOT_ITEMS rows).
 
     With `run_dir`, a checkpoint is written after every epoch and an existing one for the same
     config is resumed, so a killed run loses at most one epoch. Raises TrainingDiverged on a
     non-finite loss (the checkpoint of the last good epoch stays on disk) and TrainingCancelled when
-    `should_stop()` turns true.
+    `should_stop()` turns true. The returned model and table are on the CPU.
     """
     config.validate()
-    m = config.model
+    m, tc = config.model, config.train
     if (m.channels, m.height, m.width) != data.shape:
         raise ValueError(f"the model is configured for {m.channels}x{m.height}x{m.width} images but the data is "
                          f"{'x'.join(map(str, data.shape))}; set model channels/height/width from the data")
-    tc = config.train
-    torch.set_num_threads(tc.threads)
-    generator = torch.Generator().manual_seed(tc.seed)
-    with torch.random.fork_rng():  # weight init draws from the global RNG: seed it, then restore it
+    generator = torch.Generator(device).manual_seed(tc.seed)
+    with torch.random.fork_rng(devices=[]):  # weight init draws from the global RNG: seed it, then restore it
         torch.manual_seed(tc.seed)
         model = ACN(config.model)
-    optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr, fused=True)  # fused: ~3x cheaper steps on CPU
+    model.to(device)
     n = len(data.train)
-    table = CodeTable(n, config.model.code_dim, generator)
-    history: list[dict] = []
-
+    table = CodeTable(n, m.code_dim, torch.Generator().manual_seed(tc.seed), device=device)
+    trainer = Trainer(model, table, tc, generator)
+    history: list[EpochRecord] = []
+    snapshots: dict[int, torch.Tensor] = {}
     if run_dir is not None and (run_dir / CHECKPOINT_STATE).exists():
-        state = read_json(run_dir / CHECKPOINT_STATE)
-        if not _same_run(state.get("config", {}), config):
-            raise BundleError(f"{run_dir} holds a checkpoint of a different configuration; choose another "
-                              f"output folder or delete {run_dir} to start afresh")
-        tensors = read_tensors(run_dir / CHECKPOINT_TENSORS)
-        model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
-        _load_optimizer(optimizer, tensors, state["optimizer"])
-        table.load_state(tensors)
-        generator.set_state(tensors["generator_state"])
-        history = state["history"]
+        history, snapshots, _ = load_checkpoint(run_dir, config, trainer)
     resumed_from = len(history)
-
+    images_all = data.train.images.to(device)
+    keep = snapshot_epochs(tc)
     steps = math.ceil(n / tc.batch_size)
     started = time.perf_counter()
     model.train()
     for epoch in range(resumed_from + 1, tc.epochs + 1):
         epoch_started = time.perf_counter()
         table.start_pass()
-        order = torch.randperm(n, generator=generator)
-        sums = torch.zeros(2)
+        order = torch.randperm(n, generator=generator, device=device)
+        sums = torch.zeros(2, device=device)
         for step in range(1, steps + 1):
             if should_stop is not None and should_stop():
                 raise TrainingCancelled(f"cancelled in epoch {epoch}; {len(history)} epochs are checkpointed")
             indices = order[(step - 1) * tc.batch_size: step * tc.batch_size]
-            images = data.train.images[indices]
-            x = model.prepare(images, generator)  # dynamic binarisation
-            code = model.encode(model.encoder_input(images, x))  # (B, D)
-            if tc.lr_schedule == "cosine":
+            try:
                 done = ((epoch - 1) * steps + step - 1) / (tc.epochs * steps)
-                for group in optimizer.param_groups:
-                    group["lr"] = tc.lr * 0.5 * (1 + math.cos(math.pi * done))
-            context = None
-            if config.model.prior == "acn":
-                picked = table.pick_neighbours(code, indices, tc.k, generator, tc.unique_neighbours,
-                                               tc.allow_self_neighbour)
-                context = table.codes[picked]  # (B, D), a constant
-            recon, kl = model.losses(x, code, context, generator)
-            loss = combine(recon, kl).total
-            if not torch.isfinite(loss):
+                recon, kl = trainer.step(images_all[indices], indices, epoch, done)
+            except TrainingDiverged as err:
                 kept = (f"the checkpoint after epoch {len(history)} in {run_dir} is kept" if run_dir and history
                         else "no epoch had finished, so nothing was saved")
-                raise TrainingDiverged(f"loss became {loss.item()} at step {step} of epoch {epoch}; training "
-                                       f"stopped and {kept}. Lower the learning rate (now {tc.lr}) and try again")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            table.update(indices, code)
-            sums += torch.stack([recon.detach().sum(), kl.detach().sum()])
-            seen = min(step * tc.batch_size, n)
-            progress = Progress("step", epoch, tc.epochs, step, steps, sums[0].item() / seen,
-                                sums[1].item() / seen, time.perf_counter() - started, history)
-            for callback in callbacks:
-                callback(progress)
-        history.append({"epoch": epoch, "recon": sums[0].item() / n, "kl": sums[1].item() / n,
-                        "total": sums.sum().item() / n, "seconds": time.perf_counter() - epoch_started})
+                raise TrainingDiverged(f"{err} at step {step} of epoch {epoch}; training stopped and {kept}. "
+                                       f"Lower the learning rate (now {tc.lr}) and try again") from None
+            sums += torch.stack([recon.sum(), kl.sum()])
+            if callbacks:
+                seen = min(step * tc.batch_size, n)
+                recon_sum, kl_sum = sums.tolist()
+                progress = Progress("step", epoch, tc.epochs, step, steps, recon_sum / seen, kl_sum / seen,
+                                    time.perf_counter() - started)
+                for callback in callbacks:
+                    callback(progress)
+        recon_sum, kl_sum = sums.tolist()
+        history.append(EpochRecord(epoch, recon_sum / n, kl_sum / n, (recon_sum + kl_sum) / n,
+                                   time.perf_counter() - epoch_started))
+        if epoch in keep:
+            snapshots[epoch] = table.codes[:MAX_SNAPSHOT_ITEMS].to("cpu", torch.float16)
+            if on_snapshot is not None:
+                on_snapshot(epoch, snapshots[epoch])
         if run_dir is not None:
-            save_checkpoint(run_dir, config, model, optimizer, table, generator, history)
+            save_checkpoint(run_dir, config, trainer, history, snapshots)
         for callback in callbacks:
-            callback(Progress("epoch", epoch, tc.epochs, steps, steps, history[-1]["recon"], history[-1]["kl"],
-                              time.perf_counter() - started, history))
-    model.eval()
-    return TrainResult(model, table, history, resumed_from)
+            callback(Progress("epoch", epoch, tc.epochs, steps, steps, history[-1].recon, history[-1].kl,
+                              time.perf_counter() - started))
+    model.eval().to("cpu")
+    table.to("cpu")
+    return TrainResult(config, model, table, history, resumed_from, snapshots)

@@ -10,6 +10,7 @@ navigation = st.navigation([
     st.Page("../pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("../pages/latent_map.py", title="Latent map", icon=":material/scatter_plot:"),
     st.Page("../pages/daydreams.py", title="Daydreams", icon=":material/auto_awesome:"),
+    st.Page("../pages/your_digit.py", title="Your digit", icon=":material/draw:"),
     st.Page("../pages/prior_samples.py", title="Prior samples", icon=":material/grid_view:"),
     st.Page("../pages/compare.py", title="Compare", icon=":material/compare:"),
     st.Page("../pages/train.py", title="Train", icon=":material/model_training:"),

@@ -1,27 +1,29 @@
-"""The app's only Streamlit helpers: where models live, cached loading, session/URL state, shared
-widgets and figures. Pages stay thin: widgets -> one call into acn_core (through here) -> display."""
+"""The app's only Streamlit helpers: where models live, cached loading, session and URL state, the
+selection logic and shared widgets. Figures are in `figures.py`; pages stay thin: widgets -> one call
+into acn_core (through here) -> display."""
 from __future__ import annotations
 
+import base64
 import os
+import zlib
 from pathlib import Path
 
 import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
-import torch
 
-from acn_core import bundle as bundles
+from acn_core import sampling
 from acn_core.archive import export_zip
-from acn_core.images import grid
-from acn_core.storage import BundleError, sha256_file
+from acn_core.bundle import Bundle, load
+from acn_core.runtime import configure, parse_threads
+from acn_core.storage import BundleError, regular_file, sha256_file
+from figures import IMAGE_PX, thumbnail
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_BUNDLE = REPO / "assets" / "default-mnist5k"
 BUNDLED_LABEL = "default-mnist5k (bundled)"
 MAX_K = 50
-IMAGE_PX = 84  # every thumbnail is shown at this size
-PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-           "#bcbd22", "#17becf"]
+URL_KEYS = {"sample": int, "k": int, "map_colour": str, "dd_seed": int, "dd_mode": str, "dd_start": int,
+            "compare_a": str, "compare_b": str}
 
 
 def home() -> Path:
@@ -30,9 +32,17 @@ def home() -> Path:
 
 
 def setup() -> None:
-    """Once per script run: inference in the app uses one thread so a training job next to it, and
-    other sessions, do not stall it (ENVIRONMENT.md: 2 threads on a busy 2-core box run 50-80x slower)."""
-    torch.set_num_threads(int(os.environ.get("ACN_APP_THREADS", "1")))
+    """Once per script run: inference in the app uses few threads (ACN_APP_THREADS, default 1) so a training
+    job next to it, and other sessions, do not stall it (ENVIRONMENT.md)."""
+    raw = os.environ.get("ACN_APP_THREADS", "1")
+    try:
+        threads = parse_threads(raw)
+    except ValueError as err:
+        threads = 1
+        if not st.session_state.get("_threads_warned"):
+            st.session_state["_threads_warned"] = True
+            st.warning(f"ACN_APP_THREADS={raw!r} is not valid ({err}); using 1 thread.")
+    configure(threads)
 
 
 def available_models() -> dict[str, Path]:
@@ -50,18 +60,21 @@ def available_models() -> dict[str, Path]:
 
 
 @st.cache_resource(max_entries=6, show_spinner="Loading model ...")
-def _load(path: str, content_hash: str) -> bundles.Bundle:
+def _load(path: str, content_hash: str) -> Bundle:
     """Shared by all sessions: never mutate what this returns. Keyed by the bundle's content hash."""
-    return bundles.load(Path(path))
+    return load(Path(path))
 
 
-def load_bundle(path: Path) -> bundles.Bundle | None:
+def load_bundle(path: Path) -> Bundle | None:
     """The verified bundle at `path`, or None after showing why it cannot be used."""
     try:
-        return _load(str(path), sha256_file(path / "config.json"))
+        bundle = _load(str(path), sha256_file(regular_file(path / "config.json", "bundle file")))
     except (BundleError, OSError, ValueError) as err:
         st.error(f"This model cannot be used: {err}")
         return None
+    for note in bundle.notes:
+        st.warning(f"{bundle.name}: {note}")
+    return bundle
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
@@ -69,37 +82,132 @@ def _zip(path: str, content_hash: str) -> bytes:
     return export_zip(Path(path))
 
 
-def bundle_zip(b: bundles.Bundle) -> bytes:
-    return _zip(str(b.path), b.content_hash)
+def bundle_zip(bundle: Bundle) -> bytes:
+    return _zip(str(bundle.path), bundle.content_hash)
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
-def _inspect(path: str, content_hash: str, item: int, k: int, samples: int) -> bundles.Inspection:
-    return _load(path, content_hash).inspect(item, k, samples)
+def _inspect(path: str, content_hash: str, item: int, k: int, samples: int) -> sampling.Inspection:
+    return sampling.inspect(_load(path, content_hash), item, k, samples)
 
 
-def inspect(b: bundles.Bundle, item: int, k: int, samples: int = 3) -> bundles.Inspection:
-    """The neighbour panel's data, cached per model, sample and K (PixelCNN sampling takes seconds)."""
-    if b.model.decoder.autoregressive:
+def inspect(bundle: Bundle, item: int, k: int, samples: int = 3) -> sampling.Inspection:
+    """The neighbour panel's data, cached per model, sample and K (PixelCNN sampling takes a second)."""
+    if bundle.model.decoder.autoregressive:
         with st.spinner("Sampling reconstructions pixel by pixel (PixelCNN) ..."):
-            return _inspect(str(b.path), b.content_hash, int(item), int(k), samples)
-    return _inspect(str(b.path), b.content_hash, int(item), int(k), samples)
+            return _inspect(str(bundle.path), bundle.content_hash, int(item), int(k), samples)
+    return _inspect(str(bundle.path), bundle.content_hash, int(item), int(k), samples)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _inspect_held_out(path: str, content_hash: str, item: int, k: int) -> sampling.Inspection:
+    bundle = _load(path, content_hash)
+    return sampling.inspect_image(bundle, bundle.test_images[item].float().numpy() / 255.0, k)
+
+
+def inspect_held_out(bundle: Bundle, item: int, k: int) -> sampling.Inspection:
+    """The panel of a held-out image: its K nearest *training* codes (the honest view of generalisation)."""
+    return _inspect_held_out(str(bundle.path), bundle.content_hash, int(item), int(k))
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _inspect_image(path: str, content_hash: str, image_bytes: bytes, shape: tuple, k: int) -> sampling.Inspection:
+    image = np.frombuffer(image_bytes, dtype=np.uint8).reshape(shape).astype(np.float32) / 255.0
+    return sampling.inspect_image(_load(path, content_hash), image, k)
+
+
+def inspect_image(bundle: Bundle, image: np.ndarray, k: int) -> sampling.Inspection:
+    """The panel of the user's own image, uint8 (C, H, W) converted like folder data."""
+    image = np.ascontiguousarray(image, dtype=np.uint8)
+    return _inspect_image(str(bundle.path), bundle.content_hash, image.tobytes(), image.shape, int(k))
+
+
+@st.cache_data(max_entries=16, show_spinner="Comparing neighbourhoods ...")
+def _overlap(path_a: str, hash_a: str, path_b: str, hash_b: str, k: int) -> np.ndarray:
+    return sampling.neighbour_overlap(_load(path_a, hash_a), _load(path_b, hash_b), k)
+
+
+def neighbour_overlap(a: Bundle, b: Bundle, k: int) -> np.ndarray:
+    return _overlap(str(a.path), a.content_hash, str(b.path), b.content_hash, int(k))
+
+
+COMPARE_ROWS = [("held-out total (nats)", "total_nats"), ("reconstruction (nats)", "recon_nats"),
+                ("KL under own prior (nats)", "kl_nats"), ("KL under N(0, I) (nats)", "kl_standard_nats"),
+                ("k-NN accuracy, codes", "code_knn_accuracy"),
+                ("k-NN accuracy, sampled codes", "sampled_code_knn_accuracy"),
+                ("k-NN accuracy, raw pixels", "pixel_knn_accuracy"), ("active dimensions", "active_dims"),
+                ("reconstructions keeping their label", "recon_label_agreement")]
+
+
+def compare_table(a: Bundle, b: Bundle, label_a: str, label_b: str, overlap: np.ndarray | None) -> dict:
+    """The Compare page's metrics table: one column per model."""
+    def column(model: Bundle) -> list[str]:
+        values = [getattr(model.evaluation, key) for _, key in COMPARE_ROWS]
+        cells = ["n/a" if v is None else str(v) if isinstance(v, int) else f"{v:.3f}" for v in values]
+        return cells + [f"{model.config.model.decoder} / {model.config.model.prior}",
+                        "n/a" if overlap is None else f"{overlap.mean():.3f}"]
+
+    return {"metric": [name for name, _ in COMPARE_ROWS] + ["decoder / prior", "mean neighbour overlap (Jaccard)"],
+            f"A: {label_a}": column(a), f"B: {label_b}": column(b)}
+
+
+def live_map(job_dir: Path) -> tuple[int, np.ndarray, np.ndarray] | None:
+    """(epoch, map (n, 2), labels (n,)) of a running job's latest snapshot, or None if none is readable yet."""
+    from acn_core.jobs import LIVE_MAP
+    from acn_core.storage import read_tensors
+
+    try:
+        tensors = read_tensors(job_dir / LIVE_MAP)
+        return int(tensors["epoch"][0]), tensors["map"].numpy(), tensors["labels"].numpy()
+    except (BundleError, KeyError, IndexError, OSError):
+        return None
+
+
+# ----------------------------------------------------------------------------- URL and session state
+
+def encode_ids(ids: np.ndarray, n: int) -> str:
+    """A set of sample ids as a short URL-safe string (a compressed bitmask)."""
+    mask = np.zeros(n, dtype=bool)
+    mask[np.asarray(ids, dtype=np.int64)] = True
+    return base64.urlsafe_b64encode(zlib.compress(np.packbits(mask).tobytes(), 9)).decode()
+
+
+def decode_ids(text: str, n: int) -> np.ndarray | None:
+    """The inverse of `encode_ids`, or None if the text is not one (a hand-edited link)."""
+    try:
+        raw = zlib.decompress(base64.urlsafe_b64decode(text.encode()), bufsize=n // 8 + 16)
+        mask = np.unpackbits(np.frombuffer(raw, dtype=np.uint8))[:n].astype(bool)
+    except (ValueError, zlib.error):
+        return None
+    return np.flatnonzero(mask) if len(mask) == n else None
 
 
 def init_from_url() -> None:
-    """Model, sample and K come from the URL on a session's first run, so a link reproduces a view."""
+    """The view's state comes from the URL on a session's first run, so a link reproduces it."""
     if st.session_state.get("_url_read"):
         return
     st.session_state["_url_read"] = True
     params = st.query_params
-    models = available_models()
-    if params.get("model") in models:
+    if params.get("model") in available_models():
         st.session_state["model_label"] = params["model"]
-    for key in ("sample", "k"):
-        try:
-            st.session_state[key] = int(params[key])
-        except (KeyError, ValueError):
-            pass
+    for key, kind in URL_KEYS.items():
+        if key in params:
+            try:
+                st.session_state[key] = kind(params[key])
+            except ValueError:
+                pass
+    if "sel" in params:
+        st.session_state["_url_selection"] = params["sel"]
+
+
+def sync_url(**values) -> None:
+    """Write the current view to the URL (model plus the given keys; None removes a key)."""
+    st.query_params["model"] = st.session_state.get("model_label", BUNDLED_LABEL)
+    for key, value in values.items():
+        if value is None:
+            st.query_params.pop(key, None)
+        else:
+            st.query_params[key] = str(value)
 
 
 def model_picker() -> None:
@@ -111,27 +219,24 @@ def model_picker() -> None:
                          help="The bundled default, models trained here (Train page) and uploaded ones (Home).")
 
 
-def current_bundle() -> bundles.Bundle | None:
-    label = st.session_state.get("model_label")
-    path = available_models().get(label)
-    if path is None:
-        return None
-    return load_bundle(path)
+def current_bundle() -> Bundle | None:
+    path = available_models().get(st.session_state.get("model_label"))
+    return None if path is None else load_bundle(path)
 
 
-def require_bundle() -> bundles.Bundle:
-    b = current_bundle()
-    if b is None:
+def require_bundle() -> Bundle:
+    bundle = current_bundle()
+    if bundle is None:
         st.info("No model yet: pick the bundled model in the sidebar, or train one on the Train page.")
         st.stop()
-    return b
+    return bundle
 
 
-def selected_sample(b: bundles.Bundle) -> int:
+def selected_sample(bundle: Bundle) -> int:
     """The selected training sample, clamped into range (a stale URL or another model's index)."""
     sample = int(st.session_state.get("sample", 0))
-    if not 0 <= sample < b.n_train:
-        st.warning(f"Sample {sample} does not exist in this model (0 to {b.n_train - 1}); showing sample 0.")
+    if not 0 <= sample < bundle.n_train:
+        st.warning(f"Sample {sample} does not exist in this model (0 to {bundle.n_train - 1}); showing sample 0.")
         sample = 0
     st.session_state["sample"] = sample
     return sample
@@ -139,102 +244,84 @@ def selected_sample(b: bundles.Bundle) -> int:
 
 def select_sample(sample: int) -> None:
     st.session_state["sample"] = int(sample)
+    st.session_state.pop("held_out_pick", None)
 
 
-def chosen_k(b: bundles.Bundle) -> int:
+def chosen_k(bundle: Bundle, key: str = "k", default: int = 8) -> int:
     """K from the session, clamped to 1..min(50, N-1) with a notice when it had to move."""
-    upper = max(1, min(MAX_K, b.n_train - 1))
-    k = int(st.session_state.get("k", 8))
+    upper = max(1, min(MAX_K, bundle.n_train - 1))
+    k = int(st.session_state.get(key, default))
     if not 1 <= k <= upper:
         st.warning(f"K = {k} is outside 1 to {upper}; using {min(max(k, 1), upper)}.")
         k = min(max(k, 1), upper)
-    st.session_state["k"] = k
+    st.session_state[key] = k
     return k
 
 
-def sync_url(**values) -> None:
-    st.query_params.update({"model": st.session_state.get("model_label", BUNDLED_LABEL),
-                            **{k: str(v) for k, v in values.items()}})
+def k_slider(bundle: Bundle, container, key: str = "k", default: int = 8) -> int:
+    """A K slider bound to the session's K (clamped, kept across pages)."""
+    k = chosen_k(bundle, key, default)
+    slider_key = f"{key}_slider"
+    st.session_state[slider_key] = k
+    container.slider("Neighbours K", 1, max(1, min(MAX_K, bundle.n_train - 1)), key=slider_key,
+                     on_change=lambda: st.session_state.update({key: st.session_state[slider_key]}))
+    return k
 
 
-def picture(images: np.ndarray, columns: int = 0) -> np.ndarray:
-    """(B, C, H, W) in [0, 1] -> one uint8 picture at IMAGE_PX per tile."""
-    scale = max(1, IMAGE_PX // images.shape[-1])
-    return grid(images, columns=columns, scale=scale)
+def map_event(key: str) -> tuple[int | None, int | None, np.ndarray | None]:
+    """What a map event under `key` asks for, once per new event: (clicked training item, clicked
+    held-out item, ids of a box/lasso region); None where it asks nothing new."""
+    event = st.session_state.get(key)
+    try:
+        selection = event["selection"]
+        points = list(selection.get("points", []))
+    except (KeyError, TypeError, AttributeError):
+        return None, None, None
+    signature = repr(points)[:5000] + repr(selection.get("box")) + repr(selection.get("lasso"))
+    if st.session_state.get(f"_{key}_seen") == signature:
+        return None, None, None
+    st.session_state[f"_{key}_seen"] = signature
+    ids, held = [], []
+    for point in points:
+        data = point.get("customdata") if isinstance(point, dict) else None
+        if isinstance(data, dict):  # the browser may send an array as {"0": ..., "1": ...}
+            data = [data[k] for k in sorted(data, key=int)]
+        if data is not None and len(data) >= 2:
+            (held if int(data[1]) == 1 else ids).append(int(data[0]))
+        elif data is not None and len(data) == 1:
+            ids.append(int(data[0]))
+    if selection.get("box") or selection.get("lasso"):
+        return None, None, np.unique(np.array(ids, dtype=np.int64))
+    if held:
+        return None, held[0], None
+    return (ids[0] if ids else None), None, None
+
+
+def region(bundle: Bundle) -> np.ndarray | None:
+    """The current region selection (training items), restored from the URL on first use."""
+    text = st.session_state.pop("_url_selection", None)
+    if text is not None:
+        ids = decode_ids(text, bundle.n_train)
+        if ids is None:
+            st.warning("The selection in this link cannot be read; it was dropped.")
+        else:
+            st.session_state["region"] = ids
+    ids = st.session_state.get("region")
+    if ids is None:
+        return None
+    ids = np.asarray(ids, dtype=np.int64)
+    return ids[(ids >= 0) & (ids < bundle.n_train)]
+
+
+def set_region(ids: np.ndarray | None) -> None:
+    st.session_state["region"] = None if ids is None else np.asarray(ids, dtype=np.int64)
+    st.session_state["region_page"] = 0
 
 
 def show_images(images: np.ndarray, captions: list[str], container=st) -> None:
     """A row of same-size thumbnails (B, C, H, W) in [0, 1] with captions, wrapping as needed."""
-    scale = max(1, IMAGE_PX // images.shape[-1])
-    container.image([grid(image[None], pad=0, scale=scale) for image in images], caption=captions, width=IMAGE_PX)
-
-
-def map_pick(event) -> int | None:
-    """The sample index of the first selected point of a map selection event (or an injected dict)."""
-    try:
-        points = event["selection"]["points"]
-    except (KeyError, TypeError):
-        return None
-    for point in points:
-        data = point.get("customdata")
-        if isinstance(data, dict):  # the browser may send an array as {"0": ..., "1": ...}
-            data = [data[key] for key in sorted(data, key=int)]
-        if data is not None and len(data) > 0:
-            return int(data[0])
-    return None
-
-
-def map_figure(b: bundles.Bundle, colour_by: str = "label", selected: int | None = None,
-               neighbours: np.ndarray | None = None, path_xy: np.ndarray | None = None,
-               height: int = 620) -> go.Figure:
-    """The UMAP of the training codes, one WebGL trace per label (legend toggles them)."""
-    xy, labels = b.map_xy, b.labels
-    values = {"code cost (nats)": b.code_cost, "neighbour-label agreement": b.neighbour_agreement}.get(colour_by)
-    fig = go.Figure()
-    index = np.arange(b.n_train)
-    for label in np.unique(labels):
-        mask = labels == label
-        custom = np.stack([index[mask], b.code_cost[mask], b.neighbour_agreement[mask]], axis=1)
-        marker = {"size": 5, "opacity": 0.75}
-        if values is None:
-            marker["color"] = PALETTE[int(label) % len(PALETTE)]
-        else:
-            marker.update(color=values[mask], coloraxis="coloraxis")
-        fig.add_trace(go.Scattergl(
-            x=xy[mask, 0], y=xy[mask, 1], mode="markers", name=b.label_name(int(label)), customdata=custom,
-            marker=marker, hovertemplate="sample #%{customdata[0]}<br>label %{fullData.name}<br>code cost "
-                                         "%{customdata[1]:.1f} nats<br>neighbour agreement %{customdata[2]:.0%}"
-                                         "<extra></extra>"))
-    if values is not None:
-        fig.update_layout(coloraxis={"colorscale": "Viridis", "colorbar": {"title": colour_by, "len": 0.6}})
-    if path_xy is not None and len(path_xy):
-        fig.add_trace(go.Scatter(x=path_xy[:, 0], y=path_xy[:, 1], mode="lines+markers", name="daydream",
-                                 line={"color": "#444", "width": 2}, marker={"size": 7, "color": "#111"},
-                                 hoverinfo="skip"))
-    if neighbours is not None and len(neighbours):
-        fig.add_trace(go.Scatter(x=xy[neighbours, 0], y=xy[neighbours, 1], mode="markers", name="neighbours",
-                                 marker={"size": 12, "color": "rgba(0,0,0,0)", "line": {"width": 2, "color": "#e4572e"}},
-                                 hoverinfo="skip"))
-    if selected is not None:
-        fig.add_trace(go.Scatter(x=xy[[selected], 0], y=xy[[selected], 1], mode="markers", name="selected",
-                                 marker={"size": 18, "symbol": "star", "color": "#ffd400",
-                                         "line": {"width": 1.5, "color": "#111"}}, hoverinfo="skip"))
-    fig.update_layout(height=height, margin={"l": 0, "r": 0, "t": 10, "b": 0}, dragmode="pan",
-                      legend={"itemsizing": "constant", "title": "label"}, uirevision=b.content_hash,
-                      xaxis={"visible": False}, yaxis={"visible": False})
-    return fig
-
-
-def loss_curves(history: list[dict], height: int = 280, title: str = "") -> go.Figure:
-    """Reconstruction (left axis) and KL (right axis) per epoch, from training history or job progress."""
-    epochs = [h["epoch"] for h in history]
-    fig = go.Figure([go.Scatter(x=epochs, y=[h["recon"] for h in history], name="reconstruction"),
-                     go.Scatter(x=epochs, y=[h["kl"] for h in history], name="KL", yaxis="y2")])
-    fig.update_layout(height=height, margin={"t": 30 if title else 10, "b": 10}, title=title or None,
-                      xaxis_title="epoch", yaxis={"title": "reconstruction"},
-                      yaxis2={"title": "KL", "overlaying": "y", "side": "right", "showgrid": False},
-                      legend={"orientation": "h", "y": 1.12, "x": 1, "xanchor": "right"})
-    return fig
+    if len(images):
+        container.image([thumbnail(image) for image in images], caption=captions, width=IMAGE_PX)
 
 
 def progress_bar(label: str):

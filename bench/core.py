@@ -18,8 +18,10 @@ import numpy as np
 import torch
 
 from acn_core.codes import CodeTable, exact_knn
+from acn_core.config import TrainConfig
 from acn_core.index import CodeIndex
 from acn_core.model import ACN
+from acn_core.train import Trainer
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -58,70 +60,55 @@ def clustered_codes(n: int, dim: int = 16, clusters: int = 10, seed: int = 0) ->
     return (centres[rng.integers(clusters, size=n)] + rng.normal(0, 2, (n, dim))).astype(np.float32)
 
 
-def trained_setup(bundle_path: Path, batch: int) -> tuple[ACN, ACN, torch.Tensor, torch.Tensor]:
-    """A trained ACN (from a bundle), the same encoder/decoder with the standard prior, a batch of its
-    binarised training images and its training codes: steps timed from here see realistic codes."""
-    from acn_core import bundle as bundles
-    from acn_core.data import fixed_binarisation
+def trained_setup(bundle_path: Path, table_size: int, batch: int, precision: str = "fp32"
+                  ) -> tuple[Trainer, Trainer, torch.Tensor, torch.Tensor]:
+    """Two trainers that start from the bundled model, one with its ACN prior and one with the same encoder
+    and decoder and the standard prior, sharing one code table of `table_size` rows (the bundle's codes,
+    tiled with a little noise beyond its size); a batch of its training images and their table rows."""
+    from acn_core.bundle import load
 
-    b = bundles.load(bundle_path)
-    acn = copy.deepcopy(b.model).train()
-    standard_config = copy.deepcopy(b.config.model)
+    bundle = load(bundle_path)
+    codes = bundle.train_codes
+    g = torch.Generator().manual_seed(0)
+    tiled = codes.repeat(-(-table_size // codes.shape[0]), 1)[:table_size].clone()
+    tiled[codes.shape[0]:] += 0.05 * codes.std() * torch.randn(tiled[codes.shape[0]:].shape, generator=g)
+    table = CodeTable(table_size, codes.shape[1], g)
+    table.update(torch.arange(table_size), tiled)
+    config = TrainConfig(precision=precision)
+    acn = copy.deepcopy(bundle.model).train()
+    standard_config = copy.deepcopy(bundle.config.model)
     standard_config.prior = "standard"
     standard = ACN(standard_config)
     standard.load_state_dict({k: v for k, v in acn.state_dict().items() if not k.startswith("prior.")})
-    x = fixed_binarisation(b.arrays["train_images"][:batch])
-    return acn, standard, x, b.train_codes.clone()
+    trainers = [Trainer(model, table, config, torch.Generator().manual_seed(0)) for model in (acn, standard.train())]
+    return trainers[0], trainers[1], bundle.train_images[:batch], torch.arange(batch)
 
 
-def train_step(model: ACN, opt: torch.optim.Optimizer, x: torch.Tensor, context_of, g: torch.Generator
-               ) -> torch.Tensor:
-    """One optimiser step as `acn_core.train` takes it; `context_of(code)` gives the prior's context."""
-    code = model.encode(x)
-    recon, kl = model.losses(x, code, context_of(code), g)
-    opt.zero_grad()
-    (recon.mean() + kl.mean()).backward()
-    opt.step()
-    return code
+def train_step(trainer: Trainer, images: torch.Tensor, indices: torch.Tensor) -> None:
+    """One step exactly as training takes it (`Trainer.step`), starting a new pass when needed."""
+    trainer.table.start_pass()
+    trainer.step(images, indices, epoch=1)
 
 
-def training_step_overhead(bundle_path: Path, table_sizes: tuple[int, ...], batch: int = 128) -> list[Row]:
+def training_step_overhead(bundle_path: Path, table_sizes: tuple[int, ...], batch: int = 128,
+                           precision: str = "fp32") -> list[Row]:
     """One optimiser step of the ACN (neighbour search + mixture prior) vs the standard-prior VAE,
-    starting from the bundled model; tables beyond its size are its codes tiled with a little noise."""
+    starting from the bundled model, at each code-table size."""
     rows = []
-    g = torch.Generator().manual_seed(0)
     for n in table_sizes:
-        acn, standard, x, codes = trained_setup(bundle_path, batch)
-        reps = -(-n // codes.shape[0])
-        tiled = codes.repeat(reps, 1)[:n]
-        tiled[codes.shape[0]:] += 0.05 * codes.std() * torch.randn(tiled[codes.shape[0]:].shape, generator=g)
-        table = CodeTable(n, codes.shape[1], g)
-        table.update(torch.arange(n), tiled)
-        idx = torch.arange(x.shape[0])  # the batch's images are rows 0..B-1 of the table
-        timings = {}
-
-        def neighbours(code):
-            table.start_pass()
-            return table.codes[table.pick_neighbours(code, idx, 5, g)]
-
-        for prior, model in (("standard", standard), ("acn", acn)):
-            opt = torch.optim.Adam(model.parameters(), 1e-3, fused=True)
-            context_of = neighbours if prior == "acn" else (lambda code: None)
-
-            def step():
-                table.update(idx, train_step(model, opt, x, context_of, g))
-
-            timings[prior] = best_time(step)
+        acn, standard, images, idx = trained_setup(bundle_path, n, batch, precision)
+        timings = {prior: best_time(lambda: train_step(trainer, images, idx))
+                   for prior, trainer in (("standard", standard), ("acn", acn))}
         with torch.no_grad():
-            current = acn.encode(x)
+            codes = acn.model.encode(acn.model.encoder_input(images, images.float() / 255))
 
         def search():
-            table.start_pass()
-            table.pick_neighbours(current, idx, 5, g)
+            acn.table.start_pass()
+            acn.table.pick_neighbours(codes, idx, 5, acn.generator)
 
         search_time = best_time(search)
-        rows.append(Row(f"train step ACN/standard, {acn.config.decoder}, table {n:,}", timings["acn"] * 1e3, "ms",
-                        "standard prior step", timings["standard"] * 1e3, timings["acn"] / timings["standard"],
+        rows.append(Row(f"train step ACN/standard, {acn.model.config.decoder}, table {n:,}", timings["acn"] * 1e3,
+                        "ms", "standard prior step", timings["standard"] * 1e3, timings["acn"] / timings["standard"],
                         f"ratio = ACN time / standard time; neighbour search {search_time * 1e3:.2f} ms "
                         f"({search_time / timings['acn']:.0%} of the ACN step)"))
     return rows
@@ -184,42 +171,38 @@ def code_index(sizes: tuple[int, ...], queries: int = 200) -> list[Row]:
 
 
 def machine_limit(bundle_path: Path, batch: int = 128) -> list[Row]:
-    """FLOP/s of an ACN training step vs a plain matmul on the same threads (MLP models)."""
-    model, _, x, codes = trained_setup(bundle_path, batch)
-    g = torch.Generator().manual_seed(0)
-    opt = torch.optim.Adam(model.parameters(), 1e-3, fused=True)
-    context = codes[torch.randperm(codes.shape[0], generator=g)[:x.shape[0]]]
-
-    def step():
-        train_step(model, opt, x, lambda code: context, g)
-
+    """FLOP/s of an ACN training step vs a plain matmul on the same threads (linear layers counted)."""
+    trainer, _, images, idx = trained_setup(bundle_path, 4 * batch, batch)
     # every Linear costs 2*in*out FLOPs per example forward and twice that backward
-    linear_params = sum(m.in_features * m.out_features for m in model.modules() if isinstance(m, torch.nn.Linear))
-    step_flops = 3 * 2 * linear_params * x.shape[0]
-    step_rate = step_flops / best_time(step)
+    linear_params = sum(m.in_features * m.out_features for m in trainer.model.modules()
+                        if isinstance(m, torch.nn.Linear))
+    step_flops = 3 * 2 * linear_params * images.shape[0]
+    step_rate = step_flops / best_time(lambda: train_step(trainer, images, idx))
     a, b = torch.randn(512, 512), torch.randn(512, 512)
     mm_rate = 2 * 512 ** 3 / best_time(lambda: a @ b)
-    return [Row("training step throughput", step_rate / 1e9, "GFLOP/s", "plain 512x512 matmul", mm_rate / 1e9,
-                step_rate / mm_rate, f"ratio = step / matmul; {torch.get_num_threads()} thread(s)")]
+    return [Row(f"training step throughput ({trainer.model.config.encoder} encoder, linear layers only)",
+                step_rate / 1e9, "GFLOP/s", "plain 512x512 matmul", mm_rate / 1e9, step_rate / mm_rate,
+                f"ratio = step / matmul; {torch.get_num_threads()} thread(s)")]
 
 
 def app_latency(bundle_path: Path, map_sizes: tuple[int, ...]) -> list[Row]:
     """What a user waits for: load, click -> neighbour panel data, one daydream step, map figure."""
     import plotly.io
 
-    from acn_core import bundle as bundles
+    from acn_core.bundle import load
+    from acn_core.sampling import daydream, inspect
 
     sys.path.insert(0, str(REPO / "app"))
-    import explorer  # the app's figure builder (plain function; Streamlit is imported but not run)
+    import figures  # the app's figure builders (no Streamlit)
 
     rows = []
     start = time.perf_counter()
-    b = bundles.load(bundle_path)
+    b = load(bundle_path)
     rows.append(Row("bundle load (verify + read)", (time.perf_counter() - start) * 1e3, "ms"))
-    click = best_time(lambda: b.inspect(b.n_train // 2, 8), repeats=3)
+    click = best_time(lambda: inspect(b, b.n_train // 2, 8), repeats=3)
     rows.append(Row("click -> neighbour panel data (K=8)", click * 1e3, "ms", "goal", 300.0, 300.0 / (click * 1e3),
                     "ratio = goal / measured (>1 meets it)"))
-    step = best_time(lambda: list(b.daydream(0, 20, seed=0)), repeats=3) / 21  # start frame + 20 steps
+    step = best_time(lambda: list(daydream(b, 0, 20, seed=0)), repeats=3) / 21  # start frame + 20 steps
     rows.append(Row(f"daydream step ({b.config.model.decoder} decoder)", step * 1e3, "ms", "goal", 100.0,
                     100.0 / (step * 1e3), "ratio = goal / measured (>1 meets it)"))
     # the same two answers while a training job runs beside the app (one thread each, as the app does)
@@ -229,8 +212,8 @@ def app_latency(bundle_path: Path, map_sizes: tuple[int, ...]) -> list[Row]:
                                stderr=subprocess.DEVNULL)
         try:
             time.sleep(8)  # past data loading, into training
-            busy_click = best_time(lambda: b.inspect(b.n_train // 2, 8), repeats=3)
-            busy_step = best_time(lambda: list(b.daydream(0, 20, seed=0)), repeats=3) / 21
+            busy_click = best_time(lambda: inspect(b, b.n_train // 2, 8), repeats=3)
+            busy_step = best_time(lambda: list(daydream(b, 0, 20, seed=0)), repeats=3) / 21
         finally:
             job.kill()
             job.wait()
@@ -239,23 +222,14 @@ def app_latency(bundle_path: Path, map_sizes: tuple[int, ...]) -> list[Row]:
     rows.append(Row("daydream step, training job running", busy_step * 1e3, "ms", "same, machine idle",
                     step * 1e3, busy_step / step, "ratio = busy / idle"))
     for n in map_sizes:
-        view = _ScaledView(b, n)
-        t = best_time(lambda: plotly.io.to_json(explorer.map_figure(view, "label", 1, np.arange(8))), repeats=3)
-        rows.append(Row(f"map figure build + JSON, {n:,} points", t * 1e3, "ms"))
-    return rows
-
-
-class _ScaledView:
-    """The attributes `map_figure` reads, tiled to n points (to time a 60k-point map)."""
-
-    def __init__(self, b, n: int):
         reps = -(-n // b.n_train)
         jitter = np.random.default_rng(0).normal(0, 0.05, (b.n_train * reps, 2)).astype(np.float32)
-        self.map_xy = (np.tile(b.map_xy, (reps, 1)) + jitter)[:n]
-        self.labels = np.tile(b.labels, reps)[:n]
-        self.code_cost = np.tile(b.code_cost, reps)[:n]
-        self.neighbour_agreement = np.tile(b.neighbour_agreement, reps)[:n]
-        self.n_train, self.content_hash, self.label_name = n, b.content_hash, b.label_name
+        xy, labels = (np.tile(b.map_xy, (reps, 1)) + jitter)[:n], np.tile(b.labels, reps)[:n]
+        layers = figures.MapLayers(selected=xy[1], neighbours=xy[:8])
+        t = best_time(lambda: plotly.io.to_json(figures.map_figure(xy, labels, b.class_names, layers, "bench")),
+                      repeats=3)
+        rows.append(Row(f"map figure build + JSON, {n:,} points", t * 1e3, "ms"))
+    return rows
 
 
 PEAK_RSS = ("import re; print(int(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)))")
@@ -272,11 +246,10 @@ def _peak_kb(code: str, *args: str) -> int:
 def peak_memory(bundle_path: Path, epochs: int = 1) -> list[Row]:
     """Peak RSS of a training process on mnist5k and of a process holding the bundled model."""
     baseline = _peak_kb("import torch")
-    loaded = _peak_kb("import sys\nfrom acn_core import bundle\nbundle.load(sys.argv[1]).inspect(0, 8)",
-                      str(bundle_path))
-    training = _peak_kb("from acn_core import data\nfrom acn_core.config import RunConfig\n"
-                        "from acn_core.train import train\nc = RunConfig()\n"
-                        f"c.train.epochs = {epochs}\ntrain(c, data.load(c.data))")
+    loaded = _peak_kb("import sys\nfrom acn_core import Bundle, sampling\n"
+                      "sampling.inspect(Bundle.load(sys.argv[1]), 0, 8)", str(bundle_path))
+    training = _peak_kb("from acn_core import RunConfig, load_dataset, train\nc = RunConfig()\n"
+                        f"c.train.epochs = {epochs}\ntrain(c, load_dataset(c.data))")
     return [Row("peak RSS, training mnist5k", training / 1024, "MB", "python + import torch", baseline / 1024,
                 training / baseline, "ratio = measured / baseline"),
             Row("peak RSS, bundled model loaded", loaded / 1024, "MB", "python + import torch", baseline / 1024,

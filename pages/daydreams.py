@@ -3,31 +3,43 @@ import numpy as np
 import streamlit as st
 
 import explorer
-from acn_core.bundle import MAX_DAYDREAM_STEPS
+import figures
+from acn_core.images import grid, to_gif_bytes, to_png_bytes
+from acn_core.model import DECODE_MODES
+from acn_core.sampling import DEFAULT_DAYDREAM_MODE, MAX_DAYDREAM_STEPS, daydream
 
-b = explorer.require_bundle()
+bundle = explorer.require_bundle()
 st.title("Daydreams")
-st.caption("From a real image: c = E(x), z ~ p(z | c), x' ~ r(x | z), and again. Each step is one frame; "
+st.caption("From a real image: c = E(x), z ~ p(z | c), x' from r(x | z), and again. Each step is one frame; "
            "the chain wanders through neighbouring styles and classes.")
 
 c = st.columns([2, 1, 1, 1])
-start_mode = c[0].radio("Start from", ["selected sample", "index", "random sample"], horizontal=True,
-                        key="dd_start_mode")
-seed = int(c[1].number_input("Seed", 0, 2**31 - 1, 0, key="dd_seed"))
-mean = c[2].toggle("Mean decoding", key="dd_mean", help="Continue from the decoder's mean image instead of a sample.")
+sources = ["selected sample", "index", "random sample"] + (["your image"] if "your_image" in st.session_state else [])
+if st.session_state.get("dd_start_mode") not in sources:
+    st.session_state["dd_start_mode"] = "index" if "dd_start" in st.session_state else "selected sample"
+start_mode = c[0].radio("Start from", sources, horizontal=True, key="dd_start_mode")
+seed = int(c[1].number_input("Seed", 0, 2**31 - 1, key="dd_seed"))
+mode = c[2].selectbox("Frames show", DECODE_MODES, index=DECODE_MODES.index(DEFAULT_DAYDREAM_MODE), key="dd_mode",
+                      help="What each frame shows and the chain continues from: the decoder's mean image, a sample "
+                           "x' ~ r(x|z) (the paper's chain) or the mean rounded to black and white.")
 speed = c[3].slider("Steps per second", 0.5, 10.0, 2.0, 0.5, key="dd_speed")
 if start_mode == "random sample":
-    start = int(np.random.default_rng(seed).integers(b.n_train))
+    start = int(np.random.default_rng(seed).integers(bundle.n_train))
 elif start_mode == "index":
-    start = int(c[0].number_input(f"Start index (0-{b.n_train - 1})", 0, b.n_train - 1, 0, key="dd_index"))
+    st.session_state["dd_start"] = min(max(int(st.session_state.get("dd_start", 0)), 0), bundle.n_train - 1)
+    start = int(c[0].number_input(f"Start index (0-{bundle.n_train - 1})", 0, bundle.n_train - 1, key="dd_start"))
+elif start_mode == "your image":
+    start = st.session_state["your_image"]
 else:
-    start = explorer.selected_sample(b)
+    start = explorer.selected_sample(bundle)
+explorer.sync_url(dd_start=start if np.ndim(start) == 0 else None, dd_seed=seed, dd_mode=mode)
 
-chain_key = (b.content_hash, start, seed, mean)
+chain_key = (bundle.content_hash, start if np.ndim(start) == 0 else start.tobytes(), seed, mode)
 state = st.session_state.get("daydream")
 if state is None or state["key"] != chain_key:
+    image = start if np.ndim(start) == 0 else start.astype(np.float32) / 255.0
     state = st.session_state["daydream"] = {"key": chain_key, "frames": [], "playing": False,
-                                            "chain": b.daydream(start, MAX_DAYDREAM_STEPS, seed=seed, mean=mean)}
+                                            "chain": daydream(bundle, image, MAX_DAYDREAM_STEPS, seed=seed, mode=mode)}
     state["frames"].append(next(state["chain"]))
 
 
@@ -52,8 +64,8 @@ buttons[0].button("Step", key="dd_step", icon=":material/skip_next:", on_click=a
 buttons[1].button("Pause" if state["playing"] else "Play", key="dd_play", on_click=toggle_play,
                   icon=":material/pause:" if state["playing"] else ":material/play_arrow:")
 buttons[2].button("Reset", key="dd_reset", icon=":material/restart_alt:", on_click=reset)
-buttons[3].caption(f"Start: sample #{start} (label {b.label_name(int(b.labels[start]))}). "
-                   f"Chains stop after {MAX_DAYDREAM_STEPS} steps.")
+origin = f"sample #{start} (label {bundle.label_name(int(bundle.labels[start]))})" if np.ndim(start) == 0 else "your image"
+buttons[3].caption(f"Start: {origin}. Chains stop after {MAX_DAYDREAM_STEPS} steps.")
 
 
 @st.fragment(run_every=1.0 / speed if state["playing"] else None)
@@ -65,18 +77,25 @@ def player() -> None:
     frames = state["frames"]
     latest = frames[-1]
     big, side = st.columns([1, 3])
-    big.image(explorer.picture(latest.image[None]), width=220,
-              caption=f"step {latest.step} · nearest label {b.label_name(latest.nearest_label)}")
+    big.image(figures.picture(latest.image[None]), width=220,
+              caption=f"step {latest.step} · nearest label {bundle.label_name(latest.nearest_label)}")
     with side:
         recent = frames[-16:]
         explorer.show_images(np.stack([f.image for f in recent]),
-                             [f"{f.step}: {b.label_name(f.nearest_label)}" for f in recent])
+                             [f"{f.step}: {bundle.label_name(f.nearest_label)}" for f in recent])
         st.caption(f"{len(frames) - 1} steps so far · moved {latest.moved:.2f} in code space at the last step · "
                    f"nearest training code #{latest.nearest_item}")
-    path = np.stack([f.map_xy for f in frames])
-    st.plotly_chart(explorer.map_figure(b, "label", path_xy=path, height=460), key="dd_map", width="stretch")
+        images = np.stack([f.image for f in frames])
+        exports = st.columns(2)
+        exports[0].download_button("Chain as GIF", to_gif_bytes(images), "daydream.gif", "image/gif", key="dd_gif",
+                                   icon=":material/download:")
+        exports[1].download_button("Chain as PNG strip", to_png_bytes(grid(images, columns=16, scale=2)),
+                                   "daydream.png", "image/png", key="dd_strip", icon=":material/download:")
+    layers = figures.MapLayers(path=np.stack([f.map_xy for f in frames]))
+    st.plotly_chart(figures.map_figure(bundle.map_xy, bundle.labels, bundle.class_names, layers, bundle.content_hash,
+                                       height=460), key="dd_map", width="stretch")
     st.dataframe({"step": [f.step for f in frames], "moved in code space": [round(f.moved, 3) for f in frames],
-                  "nearest label": [b.label_name(f.nearest_label) for f in frames],
+                  "nearest label": [bundle.label_name(f.nearest_label) for f in frames],
                   "nearest sample": [f.nearest_item for f in frames]}, height=200, hide_index=True)
 
 

@@ -5,8 +5,10 @@ from pathlib import Path
 import streamlit as st
 
 import explorer
+import figures
 from acn_core.archive import import_zip
 from acn_core.evaluate import BOUND_NOTE
+from acn_core.jobs import JobError
 from acn_core.storage import BundleError
 
 st.title("ACN Explorer")
@@ -16,45 +18,59 @@ left.markdown(
     "autoencoder whose prior for each code is conditioned on a *neighbouring* code from the training set. "
     "The prior then only has to explain how an image differs from a similar one, so codes are cheap to "
     "send and stay informative even with powerful decoders. Explore what a model learned: the **Latent "
-    "map** shows every training code, a click shows its nearest neighbours and reconstructions; "
-    "**Daydreams** follow the prior from code to code; **Train** builds a model of your own.")
-right.graphviz_chart("""digraph { rankdir=LR; node [shape=box, style=rounded, fontsize=11];
+    "map** shows every training code, a click shows its nearest neighbours and reconstructions, a lasso "
+    "shows a whole region; **Daydreams** follow the prior from code to code; **Your digit** places a digit "
+    "you draw; **Train** builds a model of your own and shows its map forming.")
+right.graphviz_chart("""digraph { rankdir=LR; bgcolor="transparent"; node [shape=box, style=rounded, fontsize=11,
+  color="#888888", fontcolor="#888888"]; edge [color="#888888", fontcolor="#888888"];
   x [label="image x"]; c [label="code c = E(x)"]; n [label="neighbour code ĉ\\n(one of K nearest)"];
   p [label="prior p(z | ĉ)"]; r [label="decoder r(x | z)"];
   x -> c; c -> n [label="k-NN"]; n -> p; c -> r [label="z ~ N(c, I)"]; p -> c [label="KL", style=dashed]; }""")
 
-b = explorer.current_bundle()
-if b is None:
+bundle = explorer.current_bundle()
+if bundle is None:
     st.info("No model yet: train one on the Train page, or pick the bundled model in the sidebar.")
     st.stop()
 
-st.header(f"Model: {b.name}")
-cfg, ev = b.config, b.evaluation
-st.caption(f"Dataset {b.meta['dataset']['name']} ({b.n_train:,} training images, {ev.get('n_test', 0):,} held out) · "
-           f"{cfg.model.encoder} encoder, {cfg.model.decoder} decoder, {cfg.model.prior} prior · "
-           f"code size {cfg.model.code_dim} · K = {cfg.train.k} · "
-           f"unique neighbours {'on' if cfg.train.unique_neighbours else 'off'} · {cfg.train.epochs} epochs")
+st.header(f"Model: {bundle.name}")
+cfg, ev = bundle.config, bundle.evaluation
+st.caption(f"Dataset {bundle.dataset.name} ({bundle.n_train:,} training images, {ev.n_test:,} held out) · "
+           f"{cfg.model.encoder} encoder ({cfg.model.encoder_input} input), {cfg.model.decoder} decoder, "
+           f"{cfg.model.prior} prior · code size {cfg.model.code_dim} · K = {cfg.train.k} · unique neighbours "
+           f"{'on' if cfg.train.unique_neighbours else 'off'} · {cfg.train.epochs} epochs")
 cols = st.columns(5)
-cols[0].metric("Held-out total", f"{ev['total_nats']:.1f} nats")
-cols[1].metric("Reconstruction", f"{ev['recon_nats']:.1f} nats")
-cols[2].metric("KL (model's prior)", f"{ev['kl_nats']:.2f} nats")
-cols[3].metric("k-NN accuracy, codes", f"{ev['code_knn_accuracy']:.1%}",
-               f"{ev['code_knn_accuracy'] - ev['pixel_knn_accuracy']:+.1%} vs pixels")
-cols[4].metric("Active dimensions", f"{ev['active_dims']} / {ev['code_dim']}")
-st.caption(f"{BOUND_NOTE} KL of the same codes under N(0, I): {ev['kl_standard_nats']:.1f} nats. "
-           f"k-NN (k = {ev['knn_k']}) on raw pixels: {ev['pixel_knn_accuracy']:.1%}; on codes sampled from "
-           f"q(z|x): {ev['sampled_code_knn_accuracy']:.1%}.")
+cols[0].metric("Held-out total", f"{ev.total_nats:.1f} nats")
+cols[1].metric("Reconstruction", f"{ev.recon_nats:.1f} nats")
+cols[2].metric("KL (model's prior)", f"{ev.kl_nats:.2f} nats")
+cols[3].metric("k-NN accuracy, codes", f"{ev.code_knn_accuracy:.1%}",
+               f"{ev.code_knn_accuracy - ev.pixel_knn_accuracy:+.1%} vs pixels")
+cols[4].metric("Active dimensions", f"{ev.active_dims} / {ev.code_dim}")
+pca = (f"; on 16 / 32 principal components of the pixels: {ev.pca16_knn_accuracy:.1%} / {ev.pca32_knn_accuracy:.1%}"
+       if ev.pca16_knn_accuracy is not None else "")
+st.caption(f"{BOUND_NOTE} KL of the same codes under N(0, I): {ev.kl_standard_nats:.1f} nats. k-NN (k = {ev.knn_k}) "
+           f"on raw pixels: {ev.pixel_knn_accuracy:.1%}{pca}; on codes sampled from q(z|x): "
+           f"{ev.sampled_code_knn_accuracy:.1%}.")
+if ev.recon_label_agreement is not None:
+    best = max(ev.daydreams, key=lambda d: d.on_data_fraction, default=None)
+    st.caption(f"What the pictures show (a pixel classifier trained on this model's training images): "
+               f"{ev.recon_label_agreement:.1%} of held-out reconstructions keep their label"
+               + (f"; daydream frames it is sure of: {best.on_data_fraction:.1%} ({best.mode} frames; real "
+                  f"images: {ev.data_on_data_fraction:.1%}), {best.classes_visited:.1f} classes per chain" if best else ""))
 
-history = b.metrics.get("history", [])
-if history:
-    st.plotly_chart(explorer.loss_curves(history, title="Training curves (nats per image)"), width="stretch")
+if bundle.history:
+    st.plotly_chart(figures.loss_curves([h.epoch for h in bundle.history], [h.recon for h in bundle.history],
+                                        [h.kl for h in bundle.history], title="Training curves (nats per image)"),
+                    width="stretch")
+if len(bundle.snapshot_epochs):
+    st.page_link("../pages/train.py", label="Replay how this map formed during training (Train page)",
+                 icon=":material/movie:")
 
 with st.expander("Full configuration"):
-    st.json(b.meta["config"], expanded=False)
+    st.json(cfg.to_dict(), expanded=False)
 
 st.subheader("Share models")
 share, upload = st.columns(2)
-share.download_button("Download this model (.zip)", data=explorer.bundle_zip(b), file_name=f"{b.name}.zip",
+share.download_button("Download this model (.zip)", data=explorer.bundle_zip(bundle), file_name=f"{bundle.name}.zip",
                       mime="application/zip")
 uploaded = upload.file_uploader("Add a model: upload a zipped bundle", type=["zip"], key="upload")
 if uploaded is not None and st.session_state.get("_uploaded") != uploaded.file_id:
@@ -63,8 +79,8 @@ if uploaded is not None and st.session_state.get("_uploaded") != uploaded.file_i
         tmp.write(uploaded.getbuffer())
         tmp.flush()
         try:
-            path = import_zip(Path(tmp.name), explorer.home() / "models", Path(uploaded.name).stem)
-        except BundleError as err:
+            path = import_zip(Path(tmp.name), explorer.home(), Path(uploaded.name).stem)
+        except (BundleError, JobError, OSError) as err:
             upload.error(f"{uploaded.name} was not added: {err}")
         else:
             upload.success(f"Added {path.name}; pick it in the sidebar.")

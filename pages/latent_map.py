@@ -1,51 +1,80 @@
-"""Latent map: the UMAP of the training codes; click a point (or type an index) to inspect it."""
+"""Latent map: the UMAP of the training codes. Click a point (or type an index) to inspect it; draw a box
+or a lasso to see a region; rank the samples; show where the held-out images land."""
 import numpy as np
 import streamlit as st
 
 import explorer
+import figures
+import panels
+from acn_core import sampling
 
-b = explorer.require_bundle()
+bundle = explorer.require_bundle()
 st.title("Latent map")
 
-controls = st.columns([2, 1, 1])
-colour_by = controls[0].radio("Colour by", ["label", "code cost (nats)", "neighbour-label agreement"],
-                              horizontal=True, key="map_colour")
-upper = max(1, min(explorer.MAX_K, b.n_train - 1))
-k = explorer.chosen_k(b)
-controls[1].slider("Neighbours K", 1, upper, value=k, key="k_slider",
-                   on_change=lambda: st.session_state.update(k=st.session_state["k_slider"]))
-k = st.session_state["k"] = st.session_state["k_slider"]
+controls = st.columns([2, 2, 2, 1, 1])
+colourings = [c for c, attr in figures.COLOURINGS.items() if attr is None or getattr(bundle, attr) is not None]
+colour_by = controls[0].selectbox("Colour by", colourings, key="map_colour")
+shown_labels = controls[1].multiselect("Show labels (all if empty)", bundle.class_names, key="map_labels")
+k = explorer.k_slider(bundle, controls[2])
+show_held_out = controls[4].toggle("Held-out images", key="map_held_out",
+                                   help="Held-out codes, placed on the map from their nearest training codes")
 
-# A click on the map selects its point; the typed index selects too. Only a *new* click overrides.
-pick = explorer.map_pick(st.session_state.get("latent_map"))
-if pick is not None and pick != st.session_state.get("_last_pick"):
-    st.session_state["_last_pick"] = pick
-    explorer.select_sample(pick)
-sample = explorer.selected_sample(b)
+clicked, held_out_click, new_region = explorer.map_event("latent_map")
+if clicked is not None:
+    explorer.select_sample(clicked)
+if held_out_click is not None:
+    st.session_state["held_out_pick"] = held_out_click
+if new_region is not None:
+    explorer.set_region(new_region)
+sample = explorer.selected_sample(bundle)
 st.session_state["sample_input"] = sample
-controls[2].number_input(f"Sample index (0-{b.n_train - 1})", 0, b.n_train - 1, key="sample_input", step=1,
+controls[3].number_input(f"Sample (0-{bundle.n_train - 1})", 0, bundle.n_train - 1, key="sample_input", step=1,
                          on_change=lambda: explorer.select_sample(st.session_state["sample_input"]))
-explorer.sync_url(sample=sample, k=k)
+region = explorer.region(bundle)
 
-view = explorer.inspect(b, sample, k)
+held_out = st.session_state.get("held_out_pick") if show_held_out else None
+if held_out is not None and 0 <= held_out < len(bundle.test_labels):
+    view = explorer.inspect_held_out(bundle, held_out, k)
+    title = f"Held-out #{held_out} · label {bundle.label_name(int(bundle.test_labels[held_out]))}"
+else:
+    view = explorer.inspect(bundle, sample, k)
+    title = f"Sample #{sample} · label {bundle.label_name(view.label)}"
+explorer.sync_url(sample=sample, k=k, map_colour=colour_by,
+                  sel=None if region is None else explorer.encode_ids(region, bundle.n_train))
+
+attribute = figures.COLOURINGS[colour_by]
+visible = np.isin(bundle.labels, [bundle.class_names.index(n) for n in shown_labels]) if shown_labels else None
+layers = figures.MapLayers(values=None if attribute is None else getattr(bundle, attribute), value_name=colour_by,
+                           visible=visible, region=region, selected=view.map_xy,
+                           neighbours=bundle.map_xy[view.neighbour_ids],
+                           held_out=(bundle.test_map_xy, bundle.test_labels) if show_held_out else None)
 map_col, panel = st.columns([3, 2])
 with map_col:
-    st.plotly_chart(explorer.map_figure(b, colour_by, sample, view.neighbour_ids), key="latent_map",
-                    on_select="rerun", selection_mode=("points",), width="stretch")
-    st.caption(f"{b.n_train:,} training codes, {b.meta['map_method'].upper()} projection. Click a point to "
-               f"inspect it; click legend entries to hide labels. Code cost: KL of the code under the prior "
-               f"conditioned on its nearest other code.")
+    hover = {"code cost": bundle.code_cost, "neighbour agreement": bundle.neighbour_agreement}
+    st.plotly_chart(figures.map_figure(bundle.map_xy, bundle.labels, bundle.class_names, layers, bundle.content_hash,
+                                       hover), key="latent_map", on_select="rerun",
+                    selection_mode=("points", "box", "lasso"), width="stretch")
+    st.caption(f"{bundle.n_train:,} training codes, {bundle.map_method.upper()} projection. Click a point to inspect "
+               f"it; pick the box or lasso tool (toolbar) to select a region; click legend entries to hide labels. "
+               f"Code cost: KL of the code under the prior conditioned on its nearest other code.")
 with panel:
-    st.subheader(f"Sample #{sample} · label {b.label_name(view.label)}")
-    st.caption(f"Code cost {view.code_cost:.2f} nats")
-    explorer.show_images(np.concatenate([view.image[None], view.reconstruction[None], view.samples]),
-                         ["image", "mean recon."] + [f"z ~ q(z|x) #{i + 1}" for i in range(len(view.samples))])
-    st.markdown(f"**{k} nearest neighbours in code space**")
-    explorer.show_images(view.neighbour_images,
-                         [f"#{i} · {b.label_name(int(lab))} · d={d:.2f}"
-                          for i, lab, d in zip(view.neighbour_ids, view.neighbour_labels, view.neighbour_distances)])
-    if view.neighbour_reconstructions is not None:
-        st.markdown("**Their reconstructions**")
-        explorer.show_images(view.neighbour_reconstructions, [f"#{i}" for i in view.neighbour_ids])
-    agree = (view.neighbour_labels == view.label).mean()
-    st.caption(f"{agree:.0%} of the neighbours share the label. Distances are Euclidean in code space.")
+    sample_tab, region_tab, ranking_tab = st.tabs(["Sample", "Region", "Rankings"])
+    with sample_tab:
+        panels.sample_panel(bundle, view, title, "map_panel")
+    with ranking_tab:
+        choices = [r for r, (attr, _) in sampling.RANKINGS.items() if getattr(bundle, attr) is not None]
+        ranking = st.selectbox("Rank the training images by", choices, key="map_ranking")
+        count = st.slider("How many", 10, min(1000, bundle.n_train), min(100, bundle.n_train), 10, key="map_rank_n")
+        if st.button("Show them as the region", key="map_rank_go", icon=":material/sort:"):
+            explorer.set_region(sampling.rank(bundle, ranking, count))
+            st.rerun()
+        st.caption("Code cost: hardest to code from a neighbour. Low neighbour agreement: likely mislabelled or "
+                   "ambiguous digits. Reconstruction cost: what the model finds hardest to draw.")
+    with region_tab:
+        if region is None:
+            st.info("No region yet: draw a box or a lasso on the map, or use Rankings.")
+        else:
+            panels.region_panel(bundle, region, "map_region")
+            if st.button("Clear the selection", key="map_clear", icon=":material/deselect:"):
+                explorer.set_region(None)
+                st.rerun()

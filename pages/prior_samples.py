@@ -2,19 +2,21 @@
 import streamlit as st
 
 import explorer
+from acn_core.model import DECODE_MODES
+from acn_core.sampling import display_mode, prior_samples
 
-b = explorer.require_bundle()
+bundle = explorer.require_bundle()
 st.title("Prior samples")
 st.caption("An ACN has no unconditional prior: the training codes play that role. Each sample picks a random "
            "training code ĉ, draws z ~ p(z | ĉ) and decodes it. Below each: the label of ĉ.")
 c = st.columns([1, 1, 1, 3])
 n = c[0].slider("Samples", 4, 64, 24, 4, key="prior_n")
 seed = int(c[1].number_input("Seed", 0, 2**31 - 1, 0, key="prior_seed"))
-mean = c[2].toggle("Mean images", value=True, key="prior_mean")
+mode = c[2].selectbox("Show", DECODE_MODES, index=DECODE_MODES.index(display_mode(bundle)), key="prior_mode")
 if c[3].button("Draw again", icon=":material/casino:"):
     st.session_state["prior_seed"] = seed + 1
     st.rerun()
 
-progress = explorer.progress_bar("Sampling ...") if b.model.decoder.autoregressive else None
-items, images = b.prior_samples(n, seed=seed, mean=mean, progress=progress)
-explorer.show_images(images, [f"from #{i} ({b.label_name(int(b.labels[i]))})" for i in items])
+progress = explorer.progress_bar("Sampling ...") if bundle.model.decoder.autoregressive else None
+items, images = prior_samples(bundle, n, seed=seed, mode=mode, progress=progress)
+explorer.show_images(images, [f"from #{i} ({bundle.label_name(int(bundle.labels[i]))})" for i in items])

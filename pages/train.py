@@ -1,72 +1,86 @@
-"""Train: a form that starts a background job, and live progress of every job."""
+"""Train: a form that starts a background job, live progress and the map forming, and every job's state."""
 import time
 
 import streamlit as st
 
 import explorer
+import figures
+import panels
 from acn_core import jobs
+from acn_core.config import DATASETS, DECODERS, ENCODERS, PRIORS, RunConfig
 
 st.title("Train a model")
 home = explorer.home()
-
 with st.form("train_form"):
     c = st.columns(4)
-    name = c[0].text_input("Name", key="train_name", value=f"acn-{time.strftime('%m%d-%H%M%S')}", help="letters, digits, - and _")
-    dataset = c[1].selectbox("Dataset", ["mnist5k", "digits", "mnist", "fashion-mnist", "kmnist", "cifar10"],
-                             key="train_dataset",
-                             help="mnist5k and digits are bundled; the others are read from ./data (or downloaded "
-                                  "when online)")
-    epochs = c[2].number_input("Epochs", 1, 500, 30, key="train_epochs")
-    seed = c[3].number_input("Seed", 0, 2**31 - 1, 0)
+    name = c[0].text_input("Name", key="train_name", value=f"acn-{time.strftime('%m%d-%H%M%S')}",
+                           help="letters, digits, - and _")
+    config = RunConfig()
+    d, m, t = config.data, config.model, config.train
+    d.dataset = c[1].selectbox("Dataset", [s for s in DATASETS if s != "folder"], key="train_dataset",
+                               help="mnist5k and digits are bundled; the others are read from ./data (or downloaded "
+                                    "when online)")
+    t.epochs = int(c[2].number_input("Epochs", 1, 1000, 30, key="train_epochs"))
+    t.seed = int(c[3].number_input("Seed", 0, 2**31 - 1, 0, key="train_seed"))
     c = st.columns(4)
-    prior = c[0].selectbox("Prior", ["acn", "standard"], help="standard = the VAE baseline with N(0, I)")
-    encoder = c[1].selectbox("Encoder", ["mlp", "conv"])
-    decoder = c[2].selectbox("Decoder", ["mlp", "deconv", "pixelcnn"], help="pixelcnn is slow on a CPU")
-    code_dim = c[3].number_input("Code size", 2, 256, 16)
+    m.prior = c[0].selectbox("Prior", PRIORS, help="standard = the VAE baseline with N(0, I)", key="train_prior")
+    m.encoder = c[1].selectbox("Encoder", ENCODERS, index=ENCODERS.index(m.encoder), key="train_encoder")
+    m.decoder = c[2].selectbox("Decoder", DECODERS, index=DECODERS.index(m.decoder), help="pixelcnn is slow on a CPU",
+                               key="train_decoder")
+    m.code_dim = int(c[3].number_input("Code size", 2, 256, m.code_dim, key="train_code_dim"))
     c = st.columns(4)
-    k = c[0].number_input("K (neighbours to choose from)", 1, 50, 5)
-    unique = c[1].checkbox("Unique-neighbour rule", value=True,
-                           help="A code serves as neighbour at most once per pass (as in the paper).")
-    download = c[2].checkbox("Download dataset if missing", value=False)
+    t.k = int(c[0].number_input("K (neighbours to choose from)", 1, 50, t.k, key="train_k"))
+    t.unique_neighbours = c[1].checkbox("Unique-neighbour rule", value=True, key="train_unique",
+                                        help="A code serves as neighbour at most once per pass (as in the paper).")
+    d.download = c[2].checkbox("Download dataset if missing", value=False, key="train_download")
     submitted = st.form_submit_button("Start training", key="train_start", type="primary", icon=":material/play_arrow:")
 
 if submitted:
-    args = ["--dataset", dataset, "--epochs", str(epochs), "--seed", str(seed), "--prior", prior,
-            "--encoder", encoder, "--decoder", decoder, "--code-dim", str(code_dim), "--k", str(k)]
-    args += ([] if unique else ["--no-unique-neighbours"]) + (["--download"] if download else [])
     try:
-        jobs.start(home, name.strip(), args)
-    except ValueError as err:
+        jobs.start(home, name.strip(), config.validate())
+    except ValueError as err:  # JobError, or a config the form should not have allowed
         st.error(str(err))
     else:
         st.success(f"Started {name}. It keeps running if you change page or reload.")
 
 
+def act(action, name: str) -> None:
+    try:
+        action(home, name)
+    except ValueError as err:
+        st.error(str(err))
+
+
 def job_panel(job: jobs.JobStatus) -> None:
-    p = job.progress
     with st.container(border=True):
         head, actions = st.columns([4, 1])
         head.markdown(f"**{job.name}** · {job.state}" + (f" · {job.message}" if job.message else ""))
+        p = job.progress
+        if job.active and p is not None:
+            left = p.elapsed / max(p.fraction, 1e-9) * (1 - p.fraction)
+            head.progress(min(p.fraction, 1.0), text=f"epoch {p.epoch}/{p.epochs} · step {p.step}/{p.steps} · recon "
+                                                     f"{p.recon:.1f} · KL {p.kl:.2f} nats · about {left:.0f}s left")
         if job.active:
-            fraction = p.get("fraction", 0.0)
-            left = p.get("elapsed", 0.0) / max(fraction, 1e-9) * (1 - fraction) if fraction else None
-            head.progress(fraction, text=f"epoch {p.get('epoch', 1)}/{p.get('epochs', '?')} · step "
-                                         f"{p.get('step', 0)}/{p.get('steps', '?')} · recon {p.get('recon', 0):.1f} "
-                                         f"· KL {p.get('kl', 0):.2f} nats"
-                                         + (f" · about {left:.0f}s left" if left is not None else ""))
-            if actions.button("Cancel", key=f"cancel_{job.name}"):
-                jobs.cancel(home, job.name)
+            actions.button("Cancel", key=f"cancel_{job.name}", on_click=act, args=(jobs.cancel, job.name))
         elif job.state in ("stopped", "cancelled", "failed"):
-            if actions.button("Resume", key=f"resume_{job.name}"):
-                jobs.resume(home, job.name)
-            if actions.button("Delete", key=f"delete_{job.name}"):
-                jobs.delete(home, job.name)
-        elif job.state == "done" and job.name in explorer.available_models():
-            if actions.button("Open", key=f"open_{job.name}"):
-                st.session_state["model_label"] = job.name
-                st.switch_page("../pages/home.py")
+            actions.button("Resume", key=f"resume_{job.name}", on_click=act, args=(jobs.resume, job.name))
+        if not job.active:
+            actions.button("Delete", key=f"delete_{job.name}", on_click=act, args=(jobs.delete, job.name))
+        if job.state == "done" and job.name in explorer.available_models() and actions.button("Open", key=f"open_{job.name}"):
+            st.session_state["model_label"] = job.name
+            st.switch_page("../pages/home.py")
         if job.epochs:
-            st.plotly_chart(explorer.loss_curves(job.epochs, height=240), key=f"curves_{job.name}", width="stretch")
+            st.plotly_chart(figures.loss_curves([e.epoch for e in job.epochs], [e.recon for e in job.epochs],
+                                                [e.kl for e in job.epochs], height=240), key=f"curves_{job.name}",
+                            width="stretch")
+        if job.active:
+            live = explorer.live_map(home / "jobs" / job.name)
+            if live is not None:
+                epoch, xy, labels = live
+                st.plotly_chart(figures.map_figure(xy, labels, [str(i) for i in range(int(labels.max()) + 1)],
+                                                   figures.MapLayers(), f"live-{job.name}", height=380),
+                                key=f"live_{job.name}", width="stretch")
+                st.caption(f"The codes after epoch {epoch}: the map forming while the model trains.")
         if job.state == "failed":
             st.code(job.log_tail[-800:] or "(no log)", language=None)
 
@@ -74,7 +88,7 @@ def job_panel(job: jobs.JobStatus) -> None:
 all_jobs = jobs.list_jobs(home)
 
 
-@st.fragment(run_every=1.0 if any(j.active for j in all_jobs) else None)
+@st.fragment(run_every=2.0 if any(j.active for j in all_jobs) else None)
 def job_list() -> None:
     current = jobs.list_jobs(home)
     if not current:
@@ -87,3 +101,7 @@ def job_list() -> None:
 
 st.subheader("Jobs")
 job_list()
+bundle = explorer.current_bundle()
+if bundle is not None:
+    st.subheader(f"How the map of {bundle.name} formed")
+    panels.replay(bundle, "train_replay")

@@ -4,6 +4,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from acn_core.runtime import configure
+
+configure(1)  # the entry point of the test process: one thread, a writable numba cache
+
 from acn_core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from acn_core.data import ImageData, Split
 
@@ -27,7 +31,7 @@ def make_data(n_train: int = 48, n_test: int = 12, size: int = 8) -> ImageData:
 
 
 def tiny_config(**train) -> RunConfig:
-    model = ModelConfig(code_dim=4, hidden=32, prior_hidden=32, height=8, width=8)
+    model = ModelConfig(encoder="mlp", code_dim=4, hidden=32, prior_hidden=32, height=8, width=8)
     return RunConfig(DataConfig(dataset="digits"), model, TrainConfig(**{"epochs": 2, "batch_size": 16, **train}))
 
 
@@ -39,11 +43,10 @@ def data() -> ImageData:
 @pytest.fixture(scope="session")
 def tiny_bundle(tmp_path_factory):
     """A trained, saved tiny bundle shared by the tests that only read it."""
-    from acn_core import bundle
+    from acn_core.build import create
     from acn_core.train import train
 
-    config = tiny_config(epochs=3)
     d = make_data()
     out = tmp_path_factory.mktemp("bundles") / "tiny"
-    bundle.create(train(config, d), config, d, out)
+    create(train(tiny_config(epochs=3), d), d, out, chains=4, steps=5)
     return out

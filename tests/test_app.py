@@ -39,7 +39,7 @@ def test_home_shows_the_model_card():
 def test_map_click_shows_neighbours_and_typing_selects_too():
     at = open_page("latent_map")
     assert at.subheader[0].value.startswith("Sample #0")
-    at.session_state["latent_map"] = {"selection": {"points": [{"customdata": [42, 1.0, 0.5]}]}}
+    at.session_state["latent_map"] = {"selection": {"points": [{"customdata": [42, 0, 1.0, 0.5]}]}}
     at.run()
     assert at.subheader[0].value.startswith("Sample #42")
     neighbour_caption = [c for c in at.markdown if "nearest neighbours" in c.value]
@@ -82,7 +82,7 @@ def test_train_page_starts_one_job_and_refuses_a_duplicate(explorer_home):  # ro
     at.button(key="train_start").click().run()
     assert any("Started tiny" in s.value for s in at.success), [e.value for e in at.error]
     at.button(key="train_start").click().run()  # the same name again, e.g. after a reload: refused
-    assert any("already running" in e.value or "already exists" in e.value for e in at.error)
+    assert any("is taken by a model or a job" in e.value for e in at.error)
     deadline = time.time() + 240
     while time.time() < deadline and jobs.read_status(explorer_home / "jobs" / "tiny").active:
         time.sleep(0.5)
@@ -110,7 +110,7 @@ def test_compare_page_shares_one_selection_between_two_maps(explorer_home, tiny_
     at = open_page("compare", compare_a="x", compare_b="y")
     table = at.dataframe[0].value
     assert list(table.columns) == ["metric", "A: x", "B: y"] and "active dimensions" in table["metric"].tolist()
-    at.session_state["compare_map_b"] = {"selection": {"points": [{"customdata": [17, 0.0, 0.0]}]}}
+    at.session_state["compare_map_b"] = {"selection": {"points": [{"customdata": [17, 0, 0.0]}]}}
     at.run()
     assert at.subheader[0].value.startswith("Sample #17")  # clicked in B, shown for both
     at = open_page("compare", compare_a="default-mnist5k (bundled)", compare_b="x")

@@ -8,7 +8,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from acn_core import bundle
+from acn_core import bundle, sampling
+from acn_core.build import create, reevaluate
 from acn_core.index import INDEX_FILE, SIDECAR_FILE, CodeIndex
 from acn_core.storage import BundleError, sha256_file
 from acn_core.train import train
@@ -33,29 +34,27 @@ def test_round_trip_keeps_weights_codes_and_metrics(tiny_bundle):
     b = bundle.load(tiny_bundle)
     assert b.n_train == 48 and b.map_xy.shape == (48, 2) and b.code_cost.shape == (48,)
     ev = b.evaluation
-    for key in ("recon_nats", "kl_acn_nats", "kl_standard_nats", "total_nats", "code_knn_accuracy",
-                "pixel_knn_accuracy", "active_dims"):
-        assert key in ev
-    assert ev["total_nats"] == pytest.approx(ev["recon_nats"] + ev["kl_nats"])
-    # weights survive: encoding the stored training images gives the stored codes
-    again = bundle.reevaluate(b)
-    assert again["recon_nats"] == pytest.approx(ev["recon_nats"], rel=1e-5)
+    assert ev.kl_acn_nats == ev.kl_nats and ev.n_train == 48 and ev.n_test == 12
+    # weights survive, and the stored codes are what evaluation computes: the numbers come back exactly
+    again = reevaluate(b, chains=0)
+    assert again.recon_nats == pytest.approx(ev.recon_nats, rel=1e-6)
+    assert again.code_knn_accuracy == ev.code_knn_accuracy and again.sampled_code_knn_accuracy == ev.sampled_code_knn_accuracy
     ids, dists = b.neighbours(0, 5)
     assert 0 not in ids and len(ids) == 5 and np.all(np.diff(dists) >= -1e-6)
 
 
 def test_sampling_api_shapes(tiny_bundle):
     b = bundle.load(tiny_bundle)
-    mean, samples = b.reconstruct(3, samples=2)
+    mean, samples = sampling.reconstruct(b, 3, samples=2)
     assert mean.shape == (1, 8, 8) and samples.shape == (2, 1, 8, 8)
-    items, images = b.prior_samples(4, seed=1)
+    items, images = sampling.prior_samples(b, 4, seed=1)
     assert items.shape == (4,) and images.shape == (4, 1, 8, 8) and images.min() >= 0 and images.max() <= 1
-    frames = list(b.daydream(5, steps=3, seed=0))
+    frames = list(sampling.daydream(b, 5, steps=3, seed=0))
     assert [f.step for f in frames] == [0, 1, 2, 3] and frames[0].moved == 0.0
     assert frames[1].map_xy.shape == (2,) and 0 <= frames[2].nearest_item < b.n_train
-    assert len(list(b.daydream(5, steps=10_000))) == bundle.MAX_DAYDREAM_STEPS + 1  # bounded
+    assert len(list(sampling.daydream(b, 5, steps=10_000))) == sampling.MAX_DAYDREAM_STEPS + 1  # bounded
     with pytest.raises(ValueError, match="choose an index from 0 to 47"):
-        b.reconstruct(48)
+        sampling.reconstruct(b, 48)
 
 
 @pytest.mark.parametrize("cut", [0, 100, -10])
@@ -95,7 +94,7 @@ def test_weights_of_another_architecture(copy, tmp_path):  # row 3
 
     save_file(ACN(other_config.model).state_dict(), copy / "model.safetensors")
     _rehash(copy)
-    with pytest.raises(BundleError, match=r"does not fit the architecture.*shape differences.*\(6, 32\)"):
+    with pytest.raises(BundleError, match=r"does not fit the architecture.*differences.*F32 \[6, 32\]"):
         bundle.load(copy)
     assert other is not None
 
@@ -111,15 +110,14 @@ def test_nan_weights_name_the_tensor(copy):  # row 4
         bundle.load(copy)
 
 
-def test_index_of_another_dimension_or_model(copy):  # row 5
-    CodeIndex.build(np.random.rand(48, 6).astype(np.float32)).save(copy)
-    _rehash(copy)
-    with pytest.raises(BundleError, match="built for dimension=6 but this model needs 4"):
-        bundle.load(copy)
-    CodeIndex.build(np.random.rand(30, 4).astype(np.float32)).save(copy)
-    _rehash(copy)
-    with pytest.raises(BundleError, match="count=30 but this model needs 48"):
-        bundle.load(copy)
+def test_index_of_another_dimension_or_model_is_never_read(copy):  # row 5
+    for codes in (np.random.rand(48, 6).astype(np.float32), np.random.rand(30, 4).astype(np.float32)):
+        CodeIndex.build(codes).save(copy)
+        _rehash(copy)
+        b = bundle.load(copy)  # refused by the sidecar check, then rebuilt in memory from the stored codes
+        assert b.notes and "built for" in b.notes[0] and "built in memory" in b.notes[0]
+        ids, _ = b.neighbours(0, 5)
+        assert ids.max() < 48 and 0 not in ids
 
 
 @pytest.mark.parametrize("damage", ["truncate", "bitflip"])
@@ -131,21 +129,20 @@ def test_truncated_or_bitflipped_index_is_caught_before_annoy_reads_it(copy, dam
     else:
         raw[len(raw) // 3] ^= 0x40
     path.write_bytes(bytes(raw))
-    with pytest.raises(BundleError, match="index.ann"):
-        bundle.load(copy)
+    assert "does not match config.json" in bundle.load(copy).notes[0]
     meta = json.loads((copy / "config.json").read_text())  # even past the bundle hash, the sidecar checks
     meta["files"][INDEX_FILE] = sha256_file(path)
     (copy / "config.json").write_text(json.dumps(meta))
-    with pytest.raises(BundleError, match="does not match the checksum in its sidecar"):
-        bundle.load(copy)
+    b = bundle.load(copy)
+    assert "does not match the checksum in its sidecar" in b.notes[0]
+    assert b.neighbours(3, 4)[0].max() < 48
 
 
 def test_saving_over_a_loaded_bundle_keeps_the_loaded_one_working(copy):  # row 7
     loaded = bundle.load(copy)
     before = loaded.neighbours(0, 5)
-    config = tiny_config(epochs=1, seed=9)
     data = make_data()
-    bundle.create(train(config, data), config, data, copy)  # replaced by rename, never in place
+    create(train(tiny_config(epochs=1, seed=9), data), data, copy, chains=0)  # replaced by rename, never in place
     after = loaded.neighbours(0, 5)
     assert np.array_equal(before[0], after[0])
     assert bundle.load(copy).content_hash != loaded.content_hash
@@ -153,26 +150,26 @@ def test_saving_over_a_loaded_bundle_keeps_the_loaded_one_working(copy):  # row 
 
 def test_a_failed_save_leaves_the_previous_bundle_intact(copy, monkeypatch):  # row 18
     before = {p.name: p.read_bytes() for p in copy.iterdir()}
-    config, data = tiny_config(epochs=1), make_data()
-    result = train(config, data)
+    data = make_data()
+    result = train(tiny_config(epochs=1), data)
 
     def disk_full(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(CodeIndex, "save", disk_full)
     with pytest.raises(BundleError, match="No space left on device.*previous version.*unchanged"):
-        bundle.create(result, config, data, copy)
+        create(result, data, copy, chains=0)
     assert {p.name: p.read_bytes() for p in copy.iterdir()} == before
     assert not [p for p in copy.parent.iterdir() if p.name.startswith(".")]  # no temp folder left
     bundle.load(copy)
 
 
 def test_a_read_only_destination_is_reported(tmp_path):  # row 18
-    config, data = tiny_config(epochs=1), make_data()
+    data = make_data()
     blocker = tmp_path / "file"
     blocker.write_text("x")
     with pytest.raises(BundleError, match="cannot write into"):
-        bundle.create(train(config, data), config, data, blocker / "bundle")
+        create(train(tiny_config(epochs=1), data), data, blocker / "bundle", chains=0)
 
 
 def test_links_and_missing_files_are_refused(copy, tmp_path):  # row 21
@@ -187,5 +184,5 @@ def test_links_and_missing_files_are_refused(copy, tmp_path):  # row 21
 
 
 def test_a_zero_step_daydream_is_just_the_start(tiny_bundle):  # row 13
-    frames = list(bundle.load(tiny_bundle).daydream(2, steps=0))
+    frames = list(sampling.daydream(bundle.load(tiny_bundle), 2, steps=0))
     assert len(frames) == 1 and frames[0].step == 0

@@ -7,7 +7,7 @@ import time
 
 from PIL import Image
 
-TINY = ["--dataset", "digits", "--max-train", "300", "--holdout", "100", "--hidden", "32", "--code-dim", "4",
+TINY = ["--dataset", "digits", "--encoder", "mlp", "--max-train", "300", "--holdout", "100", "--hidden", "32", "--code-dim", "4",
         "--batch-size", "64"]
 
 

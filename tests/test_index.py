@@ -43,4 +43,4 @@ def test_k_is_clamped_to_the_index(tmp_path):  # row 11
     assert len(index.query_item(0, 50)[0]) == 5
     assert len(index.query_vector(np.zeros(2), 0)[0]) == 1
     index.save(tmp_path)
-    assert len(CodeIndex.load(tmp_path, 2, 6).query_item(1, 3)[0]) == 3
+    assert len(CodeIndex.load(tmp_path, index.codes).query_item(1, 3)[0]) == 3

@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from acn_core import noise
 from acn_core.config import ModelConfig
 from acn_core.model import ACN
 
@@ -13,18 +14,40 @@ def test_every_combination_trains_one_step(encoder, decoder, channels):
     model = ACN(config)
     g = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (5, channels, 8, 8), dtype=torch.uint8, generator=g)
-    x = model.prepare(images, g)
-    code = model.encode(x)
-    recon, kl = model.losses(x, code, torch.randn(5, 4, generator=g), g)
+    keys = noise.keys(0, 1, torch.arange(5))
+    x = model.prepare(images, keys)
+    code = model.encode(model.encoder_input(images, x))
+    recon, kl = model.losses(x, code, torch.randn(5, 4, generator=g), keys)
     assert code.shape == (5, 4) and recon.shape == kl.shape == (5,) and (recon > 0).all()
     (recon.mean() + kl.mean()).backward()
-    out = model.decode(code.detach()[:2], g)
-    assert out.shape == (2, channels, 8, 8) and 0 <= out.min() and out.max() <= 1
+    for mode in ("mean", "sample", "threshold"):
+        out = model.decode(code.detach()[:2], g, mode)
+        assert out.shape == (2, channels, 8, 8) and 0 <= out.min() and out.max() <= 1
+    assert set(model.decode(code.detach()[:2], g, "threshold").unique().tolist()) <= {0.0, 1.0}
 
 
 def test_pixelcnn_rejects_rgb_with_a_clear_message():
     with pytest.raises(ValueError, match="grey images only"):
         ACN(ModelConfig(decoder="pixelcnn", channels=3, height=8, width=8))
+
+
+def test_grey_input_codes_are_deterministic_and_binary_ones_follow_the_noise():
+    images = torch.randint(0, 256, (4, 1, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    for encoder_input, same in (("grey", True), ("binary", False)):
+        model = ACN(ModelConfig(encoder="mlp", encoder_input=encoder_input, code_dim=4, hidden=32, height=8, width=8))
+        codes = [model.encode(model.encoder_input(images, model.prepare(images, noise.keys(0, epoch,
+                                                                                         torch.arange(4)))))
+                 for epoch in (1, 2)]
+        assert torch.equal(codes[0], codes[1]) == same
+
+
+def test_he_initialisation_starts_codes_near_unit_scale():
+    """With PyTorch's default init a conv encoder's first codes were ~0.001 and its code collapsed."""
+    images = torch.rand(64, 1, 28, 28)
+    for encoder in ("mlp", "conv"):
+        torch.manual_seed(0)
+        spread = ACN(ModelConfig(encoder=encoder)).encoder(images).std(0).mean().item()
+        assert 0.05 < spread < 5, (encoder, spread)
 
 
 def _pixelcnn(layers: int = 4, kernel: int = 5):

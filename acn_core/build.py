@@ -1,0 +1,139 @@
+"""Making bundles: train from a config, then encode, evaluate, judge the pictures, map, index and save.
+
+`train_bundle` is what `python -m acn_core train` and a training job run; `create` turns a finished
+`TrainResult` into a bundle; `reevaluate` recomputes a loaded bundle's evaluation from its own images.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .bundle import CONFIG_FILE, Bundle, DatasetInfo, save
+from .codes import exact_knn
+from .config import RunConfig
+from .data import ImageData, Split, load_dataset
+from .evaluate import CHUNK, EVAL_SEED, Evaluation, code_costs, encode_images, evaluate, fixed_views
+from .index import CodeIndex
+from .model import ACN, DECODE_MODES
+from .projection import fit_map, place_on_map
+from .quality import CHAINS, STEPS, judge
+from .storage import BundleError, remove_files
+from .train import CHECKPOINT_FILES, Progress, TrainResult, train
+
+MAX_REPLAY_POINTS = 5000
+
+
+@torch.no_grad()
+def recon_costs(model: ACN, images: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+    """Reconstruction cost in nats of each image from its own code (one z ~ q(z|x)): (N,)."""
+    out = []
+    for chunk, (image_keys, _, x) in enumerate(fixed_views(model, images)):
+        part = codes[chunk * CHUNK: chunk * CHUNK + len(x)]
+        out.append(model.losses(x, part, part, image_keys)[0])  # the context only matters for the KL
+    return torch.cat(out)
+
+
+def replay_maps(snapshots: dict[int, torch.Tensor], final_map: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """2-D maps of the code-table snapshots, aligned so that points move smoothly: going backwards from
+    the final map, each snapshot's UMAP starts from the next frame's positions. -> epochs (S,), maps (S, n, 2)."""
+    epochs = sorted(snapshots)
+    if not epochs:
+        return np.zeros(0, dtype=np.int64), np.zeros((0, 0, 2), dtype=np.float32)
+    n = min(len(final_map), MAX_REPLAY_POINTS, snapshots[epochs[0]].shape[0])
+    frame = final_map[:n]
+    maps = []
+    for epoch in reversed(epochs):
+        codes = snapshots[epoch][:n].float()
+        centred = (frame - frame.mean(0)) / (frame.std(0) + 1e-6) * 3  # UMAP wants a modest initial scale
+        frame, _ = fit_map(codes, seed=seed, init=centred, n_epochs=60)
+        maps.append(frame)
+    return np.array(epochs, dtype=np.int64), np.stack(maps[::-1]).astype(np.float32)
+
+
+def create(result: TrainResult, data: ImageData, out: Path, training_seconds: float = 0.0,
+           chains: int = CHAINS, steps: int = STEPS) -> Path:
+    """Encode, evaluate, judge the pictures (`quality.py`), map and index a trained model; save the bundle."""
+    config, model = result.config, result.model.eval()
+    train_codes = encode_images(model, data.train.images)
+    test_codes = encode_images(model, data.test.images)
+    evaluation = evaluate(model, data, train_codes, k=config.train.k)
+    if chains:
+        evaluation.recon_label_agreement, evaluation.data_on_data_fraction, evaluation.daydreams = judge(
+            model, data, DECODE_MODES, chains, steps, seed=config.train.seed)
+    n = len(data.train)
+    _, ids = exact_knn(train_codes, train_codes, min(5, n - 1), exclude=torch.arange(n))
+    labels = data.train.labels
+    agreement = (labels[ids] == labels[:, None]).float().mean(1)
+    context = train_codes[ids[:, 0]] if model.prior.conditional else None
+    coords, map_method = fit_map(train_codes, seed=config.train.seed)
+    snapshot_epochs, snapshot_maps = replay_maps(result.snapshots, coords, config.train.seed)
+    snapshot_codes = torch.stack([result.snapshots[e][:snapshot_maps.shape[1]] for e in snapshot_epochs]) \
+        if len(snapshot_epochs) else torch.zeros(0, 0, config.model.code_dim, dtype=torch.float16)
+    arrays = {
+        "train_images": data.train.images, "train_labels": labels, "train_source_index": data.train.source_index,
+        "train_codes": train_codes, "train_map": torch.from_numpy(coords), "train_code_cost": code_costs(model, train_codes, context),
+        "train_neighbour_agreement": agreement, "train_recon_cost": recon_costs(model, data.train.images, train_codes),
+        "test_images": data.test.images, "test_labels": data.test.labels, "test_codes": test_codes,
+        "test_map": torch.from_numpy(place_on_map(test_codes, train_codes, coords)),
+        "snapshot_epochs": torch.from_numpy(snapshot_epochs), "snapshot_codes": snapshot_codes,
+        "snapshot_maps": torch.from_numpy(snapshot_maps),
+    }
+    dataset = DatasetInfo(data.name, data.class_names, data.shape, data.notes)
+    return save(Path(out), model, config, dataset, arrays, CodeIndex.build(train_codes.numpy(), seed=config.train.seed),
+                evaluation, result.history, training_seconds, map_method, time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+
+
+def check_output(out: Path) -> None:
+    """`out` may be written: it does not exist, or it is a bundle (which will be replaced only when the new
+    one is complete). Any other folder or file is the user's and is never replaced."""
+    out = Path(out)
+    if out.is_symlink() or (out.exists() and not (out.is_dir() and (out / CONFIG_FILE).is_file())):
+        raise BundleError(f"{out} exists and is not a model bundle; it is left untouched. Choose another --out")
+
+
+def train_bundle(config: RunConfig, out: Path, run_dir: Path | None = None,
+                 callbacks: tuple[Callable[[Progress], None], ...] = (), should_stop: Callable[[], bool] | None = None,
+                 device: str = "cpu", log: Callable[[str], None] = print,
+                 on_snapshot: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None) -> Path:
+    """Load the data, train (resuming from `run_dir`), save the bundle at `out`, then remove only the
+    checkpoint files this run wrote. The config's image shape is filled in from the data.
+    `on_snapshot(epoch, codes, labels)` sees each snapshot of the code table with its items' labels."""
+    out = Path(out)
+    check_output(out)
+    data = load_dataset(config.data)
+    config.model.channels, config.model.height, config.model.width = data.shape
+    config.validate()
+    for note in data.notes:
+        log(f"note: {note}")
+    log(f"training on {data.name}: {len(data.train)} images, {len(data.test)} "
+        f"{'validation' if config.data.validation else 'held out'}" + (f"; checkpoints in {run_dir}" if run_dir else ""))
+    started = time.perf_counter()
+    snapshot = None if on_snapshot is None else (
+        lambda epoch, codes: on_snapshot(epoch, codes, data.train.labels[:len(codes)]))
+    result = train(config, data, run_dir, callbacks, should_stop, device, snapshot)
+    if result.resumed_from_epoch:
+        log(f"resumed from the checkpoint after epoch {result.resumed_from_epoch}")
+    seconds = time.perf_counter() - started
+    log("evaluating, judging the pictures, mapping and indexing ...")
+    create(result, data, out, seconds)
+    if run_dir is not None:
+        remove_files(run_dir, CHECKPOINT_FILES)
+    log(f"saved {out} in {time.perf_counter() - started:.1f}s (training {seconds:.1f}s)")
+    return out
+
+
+def reevaluate(loaded: Bundle, chains: int = CHAINS, steps: int = STEPS) -> Evaluation:
+    """Evaluate a loaded bundle afresh on the held-out images it carries (codes, costs and pictures)."""
+    data = ImageData(loaded.dataset.name,
+                     Split(loaded.train_images, torch.as_tensor(loaded.labels), torch.as_tensor(loaded.source_index)),
+                     Split(loaded.test_images, torch.as_tensor(loaded.test_labels),
+                           torch.arange(len(loaded.test_labels))), loaded.class_names)
+    evaluation = evaluate(loaded.model, data, loaded.train_codes, k=loaded.config.train.k, seed=EVAL_SEED)
+    if chains:
+        evaluation.recon_label_agreement, evaluation.data_on_data_fraction, evaluation.daydreams = judge(
+            loaded.model, data, DECODE_MODES, chains, steps, seed=loaded.config.train.seed)
+    return evaluation

@@ -1,0 +1,132 @@
+"""The app's figures and pictures: the latent map, loss curves, image grids, and the palette. No Streamlit here.
+
+Every colour is readable on the light and the dark theme, and a label has the same colour on every page.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import plotly.graph_objects as go
+
+from acn_core.images import grid
+
+# Tableau 10: distinct, and legible on white and on Streamlit's dark background alike
+PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#b07aa1", "#9c755f", "#ff9da7", "#bab0ac", "#edc948",
+           "#76b7b2"]
+SELECTED, NEIGHBOURS, PATH, HELD_OUT, YOURS = "#ffd400", "#ff5c8a", "#c86bfa", "#40c4ff", "#00e676"
+OUTLINE = "#555555"  # mid grey: shows against both backgrounds
+IMAGE_PX = 84  # every thumbnail is shown at this size
+COLOURINGS = {"label": None, "code cost (nats)": "code_cost", "neighbour-label agreement": "neighbour_agreement",
+              "reconstruction cost (nats)": "recon_cost"}
+
+
+def label_colour(label: int) -> str:
+    return PALETTE[int(label) % len(PALETTE)]
+
+
+@dataclass
+class MapLayers:
+    """What one map shows on top of the training codes (all optional)."""
+
+    values: np.ndarray | None = None  # (N,) a continuous colouring instead of labels
+    value_name: str = ""
+    visible: np.ndarray | None = None  # (N,) bool: points shown (label filter)
+    region: np.ndarray | None = None  # training items of the current region selection, highlighted
+    selected: np.ndarray | None = None  # (2,) the inspected point
+    neighbours: np.ndarray | None = None  # (K, 2)
+    path: np.ndarray | None = None  # (T, 2) a daydream chain
+    held_out: tuple[np.ndarray, np.ndarray] | None = None  # positions (M, 2) and labels (M,)
+    yours: np.ndarray | None = None  # (2,) a drawn or uploaded image
+    extra: dict = field(default_factory=dict)  # layout overrides
+
+
+def map_figure(xy: np.ndarray, labels: np.ndarray, label_names: list[str], layers: MapLayers, uirevision: str,
+               hover: dict[str, np.ndarray] | None = None, height: int = 620) -> go.Figure:
+    """The map of the training codes, one WebGL trace per label (the legend toggles them). customdata
+    holds [item, kind] (kind 0 = training, 1 = held-out) so a click or a lasso maps back to samples."""
+    hover = hover or {}
+    fig = go.Figure()
+    index = np.arange(len(xy))
+    in_region = np.zeros(len(xy), dtype=bool)
+    if layers.region is not None and len(layers.region):
+        in_region[np.asarray(layers.region, dtype=np.int64)] = True
+    extra_lines = "".join(f"<br>{name} %{{customdata[{2 + i}]:.2f}}" for i, name in enumerate(hover))
+    for label in np.unique(labels):
+        mask = labels == label
+        if layers.visible is not None:
+            mask &= layers.visible
+        if not mask.any():
+            continue
+        custom = np.stack([index[mask], np.zeros(mask.sum()), *[v[mask] for v in hover.values()]], axis=1)
+        marker = {"size": 5, "opacity": 0.8}
+        if layers.values is None:
+            marker["color"] = label_colour(label)
+        else:
+            marker.update(color=layers.values[mask], coloraxis="coloraxis")
+        trace = go.Scattergl(x=xy[mask, 0], y=xy[mask, 1], mode="markers", name=label_names[int(label)]
+                             if 0 <= label < len(label_names) else str(label), customdata=custom, marker=marker,
+                             hovertemplate="sample #%{customdata[0]}<br>label %{fullData.name}" + extra_lines
+                             + "<extra></extra>")
+        if layers.region is not None:  # keep the region lit after a rerun (and across colourings)
+            trace.selectedpoints = np.flatnonzero(in_region[mask]).tolist()
+            trace.unselected = {"marker": {"opacity": 0.15}}
+        fig.add_trace(trace)
+    if layers.values is not None:
+        fig.update_layout(coloraxis={"colorscale": "Viridis", "colorbar": {"title": layers.value_name, "len": 0.6}})
+    if layers.held_out is not None:
+        positions, held_labels = layers.held_out
+        fig.add_trace(go.Scattergl(
+            x=positions[:, 0], y=positions[:, 1], mode="markers", name="held out",
+            customdata=np.stack([np.arange(len(positions)), np.ones(len(positions))], axis=1),
+            marker={"size": 7, "symbol": "diamond-open", "color": [label_colour(lab) for lab in held_labels],
+                    "line": {"width": 1.5}}, hovertemplate="held-out #%{customdata[0]}<extra></extra>"))
+    if layers.path is not None and len(layers.path):
+        fig.add_trace(go.Scatter(x=layers.path[:, 0], y=layers.path[:, 1], mode="lines+markers", name="daydream",
+                                 line={"color": PATH, "width": 3}, marker={"size": 8, "color": PATH,
+                                                                           "line": {"width": 1, "color": OUTLINE}},
+                                 hoverinfo="skip"))
+    if layers.neighbours is not None and len(layers.neighbours):
+        fig.add_trace(go.Scatter(x=layers.neighbours[:, 0], y=layers.neighbours[:, 1], mode="markers", name="neighbours",
+                                 marker={"size": 13, "color": "rgba(0,0,0,0)", "line": {"width": 2.5, "color": NEIGHBOURS}},
+                                 hoverinfo="skip"))
+    for point, name, colour, symbol in ((layers.selected, "selected", SELECTED, "star"),
+                                        (layers.yours, "your image", YOURS, "x")):
+        if point is not None:
+            fig.add_trace(go.Scatter(x=[point[0]], y=[point[1]], mode="markers", name=name, hoverinfo="skip",
+                                     marker={"size": 20, "symbol": symbol, "color": colour,
+                                             "line": {"width": 1.5, "color": OUTLINE}}))
+    fig.update_layout(height=height, margin={"l": 0, "r": 0, "t": 10, "b": 0}, dragmode="pan",
+                      legend={"itemsizing": "constant", "title": "label"}, uirevision=uirevision,
+                      xaxis={"visible": False}, yaxis={"visible": False}, **layers.extra)
+    return fig
+
+
+def loss_curves(epochs: list[int], recon: list[float], kl: list[float], height: int = 280, title: str = "") -> go.Figure:
+    """Reconstruction (left axis) and KL (right axis) per epoch."""
+    fig = go.Figure([go.Scatter(x=epochs, y=recon, name="reconstruction"),
+                     go.Scatter(x=epochs, y=kl, name="KL", yaxis="y2")])
+    fig.update_layout(height=height, margin={"t": 30 if title else 10, "b": 10}, title=title or None,
+                      xaxis_title="epoch", yaxis={"title": "reconstruction"},
+                      yaxis2={"title": "KL", "overlaying": "y", "side": "right", "showgrid": False},
+                      legend={"orientation": "h", "y": 1.12, "x": 1, "xanchor": "right"})
+    return fig
+
+
+def label_histogram(labels: np.ndarray, label_names: list[str], height: int = 220) -> go.Figure:
+    counts = np.bincount(labels, minlength=len(label_names))
+    fig = go.Figure(go.Bar(x=label_names, y=counts[:len(label_names)],
+                           marker_color=[label_colour(i) for i in range(len(label_names))]))
+    fig.update_layout(height=height, margin={"l": 0, "r": 0, "t": 10, "b": 0}, xaxis={"type": "category"},
+                      yaxis_title="images")
+    return fig
+
+
+def thumbnail(image: np.ndarray) -> np.ndarray:
+    """(C, H, W) in [0, 1] -> one uint8 picture IMAGE_PX wide."""
+    return grid(image[None], pad=0, scale=max(1, IMAGE_PX // image.shape[-1]))
+
+
+def picture(images: np.ndarray, columns: int = 0) -> np.ndarray:
+    """(B, C, H, W) in [0, 1] -> one uint8 grid picture at IMAGE_PX per tile."""
+    return grid(images, columns=columns, scale=max(1, IMAGE_PX // images.shape[-1]))

@@ -1,0 +1,133 @@
+"""Panels shared by pages: one sample's neighbours and reconstructions, and a region of the map."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import streamlit as st
+
+import explorer
+import figures
+from acn_core import sampling
+from acn_core.bundle import Bundle
+from acn_core.images import grid, to_png_bytes
+
+PAGE_SIZE = 200
+MAX_RECONSTRUCTIONS = {False: 200, True: 16}  # per page, for fast decoders and for the PixelCNN
+
+
+def panel_picture(view: sampling.Inspection) -> bytes:
+    """The neighbour panel as one PNG: the image, its reconstructions; the neighbours; their reconstructions."""
+    rows = [np.concatenate([view.image[None], view.reconstruction[None], view.samples]), view.neighbour_images]
+    if view.neighbour_reconstructions is not None:
+        rows.append(view.neighbour_reconstructions)
+    width = max(len(r) for r in rows)
+    blank = np.full_like(view.image, 0.5)
+    padded = [np.concatenate([r, np.stack([blank] * (width - len(r)))]) if len(r) < width else r for r in rows]
+    return to_png_bytes(grid(np.concatenate(padded), columns=width, scale=3))
+
+
+def sample_panel(bundle: Bundle, view: sampling.Inspection, title: str, key: str) -> None:
+    """The usual panel: the image, its mean reconstruction and decodes of z ~ q(z|x), its K nearest
+    training codes with distances, and their reconstructions."""
+    st.subheader(title)
+    if view.code_cost is not None:
+        st.caption(f"Code cost {view.code_cost:.2f} nats")
+    explorer.show_images(np.concatenate([view.image[None], view.reconstruction[None], view.samples]),
+                         ["image", "z = c"] + [f"z ~ q(z|x) #{i + 1}" for i in range(len(view.samples))])
+    st.markdown(f"**{len(view.neighbour_ids)} nearest neighbours in code space**")
+    explorer.show_images(view.neighbour_images,
+                         [f"#{i} · {bundle.label_name(int(lab))} · d={d:.2f}"
+                          for i, lab, d in zip(view.neighbour_ids, view.neighbour_labels, view.neighbour_distances)])
+    if view.neighbour_reconstructions is not None:
+        st.markdown("**Their reconstructions**")
+        explorer.show_images(view.neighbour_reconstructions, [f"#{i}" for i in view.neighbour_ids])
+    if view.label is not None:
+        agree = (view.neighbour_labels == view.label).mean()
+        st.caption(f"{agree:.0%} of the neighbours share the label. Distances are Euclidean in code space.")
+    st.download_button("Panel as PNG", panel_picture(view), file_name=f"{bundle.name}-{title.split(' ·')[0]}.png",
+                       mime="image/png", key=f"{key}_png", icon=":material/download:")
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _page_picture(path: str, content_hash: str, items: tuple[int, ...]) -> np.ndarray:
+    return figures.picture(explorer._load(path, content_hash).images(list(items)), columns=20)
+
+
+def region_panel(bundle: Bundle, items: np.ndarray, key: str, heading: str = "Selected region") -> None:
+    """A set of training items: count, label histogram, mean costs, an image grid paged by PAGE_SIZE, a
+    table whose rows open the usual panel, reconstructions on demand and a CSV download."""
+    if len(items) == 0:
+        st.info("The selection is empty: draw a box or a lasso around some points (pick the tool in the map's "
+                "toolbar), or choose a ranking.")
+        return
+    st.subheader(f"{heading}: {len(items):,} image{'s' if len(items) != 1 else ''}")
+    table = sampling.describe(bundle, items)
+    stats = f"mean code cost {table['code_cost_nats'].mean():.2f} nats · mean neighbour agreement " \
+            f"{table['neighbour_agreement'].mean():.0%}"
+    if "recon_cost_nats" in table:
+        stats += f" · mean reconstruction cost {table['recon_cost_nats'].mean():.1f} nats"
+    st.caption(stats + ("" if len(items) < bundle.n_train else " · every training image is selected"))
+    st.plotly_chart(figures.label_histogram(bundle.labels[items], bundle.class_names), key=f"{key}_hist",
+                    width="stretch")
+    pages = max(1, -(-len(items) // PAGE_SIZE))
+    page = 0
+    if pages > 1:
+        page = st.number_input(f"Page (of {pages}, {PAGE_SIZE} images each)", 1, pages, key=f"{key}_page") - 1
+    shown = items[page * PAGE_SIZE:(page + 1) * PAGE_SIZE]
+    st.image(_page_picture(str(bundle.path), bundle.content_hash, tuple(int(i) for i in shown)),
+             caption=f"images {page * PAGE_SIZE + 1}-{page * PAGE_SIZE + len(shown)}, row by row", width="stretch")
+    limit = MAX_RECONSTRUCTIONS[bundle.model.decoder.autoregressive]
+    if st.toggle(f"Show reconstructions of this page (z = c; the first {min(limit, len(shown))})", key=f"{key}_recon"):
+        recons = reconstructions(bundle, tuple(int(i) for i in shown[:limit]))
+        st.image(figures.picture(recons, columns=20), width="stretch")
+    event = st.dataframe({k: v[page * PAGE_SIZE:(page + 1) * PAGE_SIZE] for k, v in table.items()}, hide_index=True,
+                         on_select="rerun", selection_mode="single-row", key=f"{key}_table", height=240)
+    rows = event.selection.rows if event is not None else []
+    if rows and st.session_state.get(f"_{key}_row") != (page, rows[0]):
+        st.session_state[f"_{key}_row"] = (page, rows[0])
+        explorer.select_sample(int(shown[rows[0]]))
+        st.rerun()
+    buffer = io.StringIO()
+    buffer.write(",".join(table) + "\n")
+    for row in zip(*table.values()):
+        buffer.write(",".join(str(v) for v in row) + "\n")
+    st.download_button("Download as CSV", buffer.getvalue(), file_name=f"{bundle.name}-selection.csv",
+                       mime="text/csv", key=f"{key}_csv", icon=":material/download:")
+
+
+def reconstructions(bundle: Bundle, items: tuple[int, ...]) -> np.ndarray:
+    """Decodes of z = c for training items, cached; with a progress bar for the PixelCNN."""
+    progress = explorer.progress_bar("Decoding pixel by pixel ...") if bundle.model.decoder.autoregressive else None
+    return _reconstructions(str(bundle.path), bundle.content_hash, items, progress)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _reconstructions(path: str, content_hash: str, items: tuple[int, ...], _progress) -> np.ndarray:
+    return sampling.decode_items(explorer._load(path, content_hash), list(items), progress=_progress)
+
+
+def replay(bundle: Bundle, key: str) -> None:
+    """A slider over the code-table snapshots kept while the model trained: the map as it formed."""
+    epochs = bundle.snapshot_epochs
+    if not len(epochs):
+        st.info("This model kept no snapshots of its codes while it trained (made by an older version).")
+        return
+    position = st.select_slider("Epoch", options=list(range(len(epochs))), value=len(epochs) - 1, key=f"{key}_epoch",
+                                format_func=lambda i: str(int(epochs[i])))
+    maps = bundle.snapshot_maps
+    labels = bundle.labels[:maps.shape[1]]
+    frame = maps[position]
+    layers = figures.MapLayers(extra={"xaxis": {"visible": False, "range": _range(maps[..., 0])},
+                                      "yaxis": {"visible": False, "range": _range(maps[..., 1])}})
+    st.plotly_chart(figures.map_figure(frame, labels, bundle.class_names, layers, f"{bundle.content_hash}-replay",
+                                       height=460), key=f"{key}_map", width="stretch")
+    st.caption(f"The codes of {maps.shape[1]:,} training images after epoch {int(epochs[position])} of "
+               f"{int(epochs[-1])}. Each frame's UMAP starts from the next frame's positions (working back from the "
+               f"final map), so points move rather than the picture jumping.")
+
+
+def _range(values: np.ndarray) -> list[float]:
+    low, high = float(values.min()), float(values.max())
+    pad = 0.05 * (high - low + 1e-6)
+    return [low - pad, high + pad]

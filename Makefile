@@ -2,9 +2,11 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
+# localhost only; serving a class is `make serve-class` (see README)
+ADDRESS ?= 127.0.0.1
 DEFAULT_BUNDLE := assets/default-mnist5k
 
-.PHONY: install run test browser assets paper-assets bench clean
+.PHONY: install run serve-class test browser assets paper-assets bench clean
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	python3 -m venv $(VENV)
@@ -16,7 +18,12 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 install: $(VENV)/.installed
 
 run: install
-	$(VENV)/bin/streamlit run app/Home.py --server.port $(PORT)
+	$(VENV)/bin/streamlit run app/Home.py --server.port $(PORT) --server.address $(ADDRESS)
+
+# Serve a class on every interface; training, cancelling and deleting need ACN_TEACHER_PASSPHRASE.
+serve-class: install
+	@test -n "$$ACN_TEACHER_PASSPHRASE" || { echo "set ACN_TEACHER_PASSPHRASE first (see README, Serving a class)"; exit 2; }
+	$(VENV)/bin/streamlit run app/Home.py --server.port $(PORT) --server.address 0.0.0.0
 
 # Debian's Chromium for the one real-browser test (never `playwright install`: it downloads a browser).
 browser:

@@ -50,12 +50,16 @@ def _safe_member(info: zipfile.ZipInfo) -> PurePosixPath | None:
     return path
 
 
-def import_zip(zip_path: Path, home: Path, name: str = "", max_bytes: int = MAX_UNPACKED_BYTES) -> Path:
+def import_zip(zip_path: Path, home: Path, name: str = "", max_bytes: int = MAX_UNPACKED_BYTES,
+               max_models: int = 10_000) -> Path:
     """Verify and unpack an uploaded bundle zip into `home/models/<name>` (a free name: models, jobs and
     uploads share names); returns the new bundle folder. The upload's index is never read: a new one is
     built from its verified codes."""
     models_dir = Path(home) / "models"
     models_dir.mkdir(parents=True, exist_ok=True)
+    held = sum(1 for p in models_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if held >= max_models:
+        raise BundleError(f"this server already holds {held} models, its limit; ask the teacher to delete some")
     try:
         zf = zipfile.ZipFile(zip_path)
     except (zipfile.BadZipFile, OSError) as err:

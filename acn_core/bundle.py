@@ -13,7 +13,8 @@ asks them questions.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import contextlib
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +27,8 @@ from .index import INDEX_FILE, SIDECAR_FILE, CodeIndex
 from .model import ACN
 from .projection import place_on_map
 from .schema import check_tensors, require, safetensors_header, string_list
-from .storage import (BundleError, atomic_directory, read_json, read_tensors, regular_file, sha256_file,
-                      tensors_to_bytes, write_json_atomic)
+from .storage import (BundleError, atomic_directory, read_json, read_tensors, regular_file, restore_interrupted,
+                      sha256_file, tensors_to_bytes, write_json_atomic)
 from .train import EpochRecord
 
 FORMAT, OLD_FORMATS = "acn-bundle/2", ("acn-bundle/1",)
@@ -128,7 +129,7 @@ def save(out: Path, model: ACN, config: RunConfig, dataset: DatasetInfo, arrays:
             "dataset": {**asdict(dataset), "shape": list(dataset.shape)}, "map_method": map_method, "created": created}
     metrics = {"evaluation": evaluation.to_dict(), "history": [asdict(h) for h in history],
                "training_seconds": training_seconds}
-    with atomic_directory(Path(out)) as tmp:
+    with atomic_directory(Path(out), owned=(CONFIG_FILE, *HASHED_FILES)) as tmp:
         (tmp / MODEL_FILE).write_bytes(tensors_to_bytes(model.state_dict()))
         (tmp / DATA_FILE).write_bytes(tensors_to_bytes(arrays))
         write_json_atomic(tmp / METRICS_FILE, metrics)
@@ -238,9 +239,12 @@ def _read_metrics(path: Path) -> tuple[Evaluation, list[EpochRecord], float]:
     seconds = require(doc, "training_seconds", (int, float), where, low=0)
     try:
         evaluation = Evaluation.from_dict(raw)
-        records = [EpochRecord(**h) for h in history]
     except (TypeError, KeyError) as err:
-        raise BundleError(f"{where}: malformed evaluation or history ({err}); rebuild the bundle") from None
+        raise BundleError(f"{where}: malformed evaluation ({err}); rebuild the bundle") from None
+    names = [f.name for f in fields(EpochRecord)]
+    if not all(isinstance(h, dict) and set(names) <= set(h) for h in history):
+        raise BundleError(f"{where}: the history must be a list of objects with {', '.join(names)}")
+    records = [EpochRecord(**{name: h[name] for name in names}) for h in history]
     numbers = [v for h in records for v in asdict(h).values()]
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in numbers):
         raise BundleError(f"{where}: the training history holds a non-number or a non-finite value")
@@ -251,6 +255,8 @@ def load(path: Path | str, rebuild_index: bool = False) -> Bundle:
     """Load and verify a bundle directory. Raises BundleError naming the file and the problem. With
     `rebuild_index`, Annoy never reads the bundle's index file: a new index is built from the codes."""
     path = Path(path)
+    with contextlib.suppress(OSError):
+        restore_interrupted(path)  # a save that crashed between its two renames
     if not path.is_dir() or path.is_symlink():
         raise BundleError(f"{path} is not a model bundle folder")
     meta, config, dataset = _read_meta(path)

@@ -97,14 +97,32 @@ def remove_files(folder: Path, names: tuple[str, ...]) -> None:
         folder.rmdir()  # only succeeds when empty: files the run did not write are never touched
 
 
+def restore_interrupted(target: Path) -> bool:
+    """If a save was interrupted between its two renames (the old `target` moved aside, the new one not yet
+    in place), put the old one back. True if it did."""
+    target = Path(target)
+    if target.exists() or target.is_symlink() or not target.parent.is_dir():
+        return False
+    moved = sorted(target.parent.glob(f".{target.name}.*.old"), key=lambda p: p.stat().st_mtime)
+    if not moved:
+        return False
+    os.replace(moved[-1], target)
+    return True
+
+
 @contextlib.contextmanager
-def atomic_directory(target: Path) -> Iterator[Path]:
+def atomic_directory(target: Path, owned: tuple[str, ...] = ()) -> Iterator[Path]:
     """Yield an empty temporary folder beside `target`; on success it replaces `target` in one rename.
 
-    A crash or an error (disk full, read-only folder) leaves any previous `target` untouched.
+    A crash or an error (disk full, read-only folder) leaves any previous `target` untouched; a crash
+    between the two renames leaves it as `.<name>.<id>.old`, which `restore_interrupted` puts back. Of the
+    previous `target` only the `owned` files are deleted; anything else in it is kept, in
+    `<name>.kept-<id>` beside the new one.
     """
     target = Path(target)
     parent = target.parent
+    with contextlib.suppress(OSError):
+        restore_interrupted(target)
     try:
         parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
@@ -126,7 +144,9 @@ def atomic_directory(target: Path) -> Iterator[Path]:
                 os.replace(old, target)
             raise
         if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+            remove_files(old, owned)
+            if old.exists():  # files the previous save did not write: the user's, kept in sight
+                os.replace(old, parent / f"{target.name}.kept-{uuid.uuid4().hex[:8]}")
     except OSError as err:
         raise BundleError(f"saving {target} failed ({err.strerror or err}); the previous version, if any, is "
                           f"unchanged. Free some disk space or choose a writable folder") from err

@@ -16,4 +16,5 @@ navigation = st.navigation([
     st.Page("../pages/train.py", title="Train", icon=":material/model_training:"),
 ])
 explorer.model_picker()
+explorer.teacher_login()
 navigation.run()

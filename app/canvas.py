@@ -38,7 +38,7 @@ export default function({ parentElement, setStateValue }) {
 
 def draw(key: str) -> bytes | None:
     """Show the canvas; the PNG bytes of what is drawn so far (None before the first stroke or after Clear)."""
-    result = _canvas(key=key, default={"png": None})
+    result = _canvas(key=key, default={"png": None}, on_png_change=lambda: None)
     url = getattr(result, "png", None)
     if not url or not isinstance(url, str) or not url.startswith("data:image/png;base64,"):
         return None

@@ -4,6 +4,7 @@ into acn_core (through here) -> display."""
 from __future__ import annotations
 
 import base64
+import hmac
 import os
 import zlib
 from pathlib import Path
@@ -15,7 +16,7 @@ from acn_core import sampling
 from acn_core.archive import export_zip
 from acn_core.bundle import Bundle, load
 from acn_core.runtime import configure, parse_threads
-from acn_core.storage import BundleError, regular_file, sha256_file
+from acn_core.storage import BundleError, regular_file, restore_interrupted, sha256_file
 from figures import IMAGE_PX, thumbnail
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,12 +46,49 @@ def setup() -> None:
     configure(threads)
 
 
+def env_int(name: str, default: int, low: int, high: int) -> int:
+    """A whole-number setting from the environment; a bad value gives a warning and the default."""
+    raw = os.environ.get(name, "")
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+        if not low <= value <= high:
+            raise ValueError
+        return value
+    except ValueError:
+        st.warning(f"{name}={raw!r} is not a whole number from {low} to {high}; using {default}.")
+        return default
+
+
+def classroom() -> bool:
+    """Classroom mode: a teacher's passphrase is set (ACN_TEACHER_PASSPHRASE)."""
+    return bool(os.environ.get("ACN_TEACHER_PASSPHRASE", ""))
+
+
+def may_manage() -> bool:
+    """Whether this session may train, cancel, resume and delete: always, unless classroom mode is on and
+    the session has not entered the teacher's passphrase."""
+    secret = os.environ.get("ACN_TEACHER_PASSPHRASE", "")
+    entered = str(st.session_state.get("teacher_passphrase", ""))
+    return not secret or hmac.compare_digest(entered.encode(), secret.encode())
+
+
+def teacher_login() -> None:
+    if classroom():
+        st.sidebar.text_input("Teacher's passphrase", type="password", key="teacher_passphrase",
+                              help="Classroom mode: training, cancelling, resuming and deleting need it; exploring "
+                                   "and uploading do not.")
+
+
 def available_models() -> dict[str, Path]:
     """Label shown in the picker -> bundle folder. The bundled models come first, the default leading."""
     found = {BUNDLED_LABEL: DEFAULT_BUNDLE}
     for config in sorted((REPO / "assets" / "paper-check").glob("*/config.json")):
         found[f"paper-check/{config.parent.name} (bundled)"] = config.parent
     models = home() / "models"
+    for moved in models.glob(".*.old") if models.is_dir() else ():  # a save interrupted between two renames
+        restore_interrupted(models / moved.name.split(".")[1])
     if models.is_dir():  # bundles, and folders of bundles (e.g. a paper-check output) one level down
         for config in sorted([*models.glob("*/config.json"), *models.glob("*/*/config.json")]):
             label = config.parent.relative_to(models).as_posix()

@@ -79,7 +79,8 @@ if uploaded is not None and st.session_state.get("_uploaded") != uploaded.file_i
         tmp.write(uploaded.getbuffer())
         tmp.flush()
         try:
-            path = import_zip(Path(tmp.name), explorer.home(), Path(uploaded.name).stem)
+            path = import_zip(Path(tmp.name), explorer.home(), Path(uploaded.name).stem,
+                              max_models=explorer.env_int("ACN_MAX_MODELS", 50, 1, 10_000))
         except (BundleError, JobError, OSError) as err:
             upload.error(f"{uploaded.name} was not added: {err}")
         else:

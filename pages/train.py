@@ -35,7 +35,11 @@ with st.form("train_form"):
     d.download = c[2].checkbox("Download dataset if missing", value=False, key="train_download")
     submitted = st.form_submit_button("Start training", key="train_start", type="primary", icon=":material/play_arrow:")
 
-if submitted:
+manage = explorer.may_manage()
+if not manage:
+    st.info("Classroom mode: training, cancelling, resuming and deleting need the teacher's passphrase (sidebar). "
+            "Watching jobs and exploring models are open to everyone.")
+if submitted and manage:
     try:
         jobs.start(home, name.strip(), config.validate())
     except ValueError as err:  # JobError, or a config the form should not have allowed
@@ -61,11 +65,14 @@ def job_panel(job: jobs.JobStatus) -> None:
             head.progress(min(p.fraction, 1.0), text=f"epoch {p.epoch}/{p.epochs} · step {p.step}/{p.steps} · recon "
                                                      f"{p.recon:.1f} · KL {p.kl:.2f} nats · about {left:.0f}s left")
         if job.active:
-            actions.button("Cancel", key=f"cancel_{job.name}", on_click=act, args=(jobs.cancel, job.name))
+            actions.button("Cancel", key=f"cancel_{job.name}", on_click=act, args=(jobs.cancel, job.name),
+                           disabled=not manage)
         elif job.state in ("stopped", "cancelled", "failed"):
-            actions.button("Resume", key=f"resume_{job.name}", on_click=act, args=(jobs.resume, job.name))
+            actions.button("Resume", key=f"resume_{job.name}", on_click=act, args=(jobs.resume, job.name),
+                           disabled=not manage)
         if not job.active:
-            actions.button("Delete", key=f"delete_{job.name}", on_click=act, args=(jobs.delete, job.name))
+            actions.button("Delete", key=f"delete_{job.name}", on_click=act, args=(jobs.delete, job.name),
+                           disabled=not manage)
         if job.state == "done" and job.name in explorer.available_models() and actions.button("Open", key=f"open_{job.name}"):
             st.session_state["model_label"] = job.name
             st.switch_page("../pages/home.py")

@@ -98,11 +98,14 @@ def check_output(out: Path) -> None:
 def train_bundle(config: RunConfig, out: Path, run_dir: Path | None = None,
                  callbacks: tuple[Callable[[Progress], None], ...] = (), should_stop: Callable[[], bool] | None = None,
                  device: str = "cpu", log: Callable[[str], None] = print,
-                 on_snapshot: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None) -> Path:
+                 on_snapshot: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None, group=None) -> Path:
     """Load the data, train (resuming from `run_dir`), save the bundle at `out`, then remove only the
     checkpoint files this run wrote. The config's image shape is filled in from the data.
-    `on_snapshot(epoch, codes, labels)` sees each snapshot of the code table with its items' labels."""
+    `on_snapshot(epoch, codes, labels)` sees each snapshot of the code table with its items' labels.
+    In a torchrun job (`group`), every process trains and the main one saves."""
     out = Path(out)
+    main = group is None or group.main
+    log = log if main else (lambda line: None)
     check_output(out)
     data = load_dataset(config.data)
     config.model.channels, config.model.height, config.model.width = data.shape
@@ -114,14 +117,17 @@ def train_bundle(config: RunConfig, out: Path, run_dir: Path | None = None,
     started = time.perf_counter()
     snapshot = None if on_snapshot is None else (
         lambda epoch, codes: on_snapshot(epoch, codes, data.train.labels[:len(codes)]))
-    result = train(config, data, run_dir, callbacks, should_stop, device, snapshot)
+    result = train(config, data, run_dir, callbacks, should_stop, device, snapshot, group)
     if result.resumed_from_epoch:
         log(f"resumed from the checkpoint after epoch {result.resumed_from_epoch}")
     seconds = time.perf_counter() - started
-    log("evaluating, judging the pictures, mapping and indexing ...")
-    create(result, data, out, seconds)
-    if run_dir is not None:
-        remove_files(run_dir, CHECKPOINT_FILES)
+    if main:
+        log("evaluating, judging the pictures, mapping and indexing ...")
+        create(result, data, out, seconds)
+        if run_dir is not None:
+            remove_files(run_dir, CHECKPOINT_FILES)
+    if group is not None:
+        group.barrier()  # the others wait until the bundle is saved
     log(f"saved {out} in {time.perf_counter() - started:.1f}s (training {seconds:.1f}s)")
     return out
 

@@ -103,15 +103,19 @@ def summary(e) -> str:
 def cmd_train(args: argparse.Namespace) -> int:
     from .build import train_bundle
     from .bundle import load
+    from .distributed import from_environment
 
     config = config_from_args(args)
+    group = from_environment(args.device)  # a torchrun job: WORLD_SIZE > 1
     out = Path(args.out)
     run_dir = Path(args.run_dir) if args.run_dir else out.with_name(out.name + ".run")
     stop_file = Path(args.stop_file) if args.stop_file else None
-    train_bundle(config, out, run_dir, (ProgressPrinter(args.quiet, Path(args.progress_file) if args.progress_file
+    quiet = args.quiet or (group is not None and not group.main)
+    train_bundle(config, out, run_dir, (ProgressPrinter(quiet, Path(args.progress_file) if args.progress_file
                                                         else None),),
-                 should_stop=(lambda: stop_file.exists()) if stop_file else None, device=args.device)
-    print(summary(load(out).evaluation))
+                 should_stop=(lambda: stop_file.exists()) if stop_file else None, device=args.device, group=group)
+    if group is None or group.main:
+        print(summary(load(out).evaluation))
     return 0
 
 

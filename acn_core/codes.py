@@ -58,6 +58,15 @@ def exact_knn(queries: torch.Tensor, table: torch.Tensor, k: int, exclude: torch
     return torch.cat(dists), torch.cat(ids)
 
 
+def canonical(values: torch.Tensor, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Candidate lists (P, d) ordered by score, highest first, ties by row id: the same lists in the same
+    order however the table was searched (whole, or in slices by several processes)."""
+    order = torch.sort(ids, dim=1, stable=True).indices
+    values, ids = values.gather(1, order), ids.gather(1, order)
+    order = torch.sort(values, dim=1, descending=True, stable=True).indices
+    return values.gather(1, order), ids.gather(1, order)
+
+
 class CodeTable:
     """One stored code per training example; starts as N(0, 1) noise (paper, Algorithm 1)."""
 
@@ -85,16 +94,26 @@ class CodeTable:
         """A new pass through the data: every code may serve as a neighbour once more."""
         self.used.zero_()
 
+    def search(self, codes: torch.Tensor, indices: torch.Tensor, depth: int, unique: bool, allow_self: bool,
+               start: int = 0, stop: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The `depth` best table rows in [start, stop) for each code: scores (P, d) and row ids (P, d), in
+        canonical order (nearer first, ties by row), -inf where a row is not eligible (used, or its own)."""
+        rows = slice(start, len(self) if stop is None else stop)
+        # a used code gets an infinite squared norm, hence score -inf: masked at the cost of an (N,) vector
+        table_sq = self.codes_sq[rows].masked_fill(self.used[rows], float("inf")) if unique else self.codes_sq[rows]
+        scores = nearness(codes, self.codes[rows], table_sq)  # (P, stop - start)
+        if not allow_self:
+            own = indices - rows.start
+            inside = (own >= 0) & (own < scores.shape[1])
+            scores[torch.arange(codes.shape[0], device=scores.device)[inside], own[inside]] = -float("inf")
+        values, ids = top_k(scores, depth)
+        return canonical(values, ids + rows.start)
+
     def _candidates(self, codes: torch.Tensor, indices: torch.Tensor, depth: int, unique: bool,
                     allow_self: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """The `depth` nearest eligible table rows of each code: ids (P, depth) and whether each is
         eligible at all (False where fewer than `depth` rows were)."""
-        # a used code gets an infinite squared norm, hence score -inf: masked at the cost of an (N,) vector
-        table_sq = self.codes_sq.masked_fill(self.used, float("inf")) if unique else self.codes_sq
-        scores = nearness(codes, self.codes, table_sq)  # (P, N)
-        if not allow_self:
-            scores[torch.arange(codes.shape[0], device=scores.device), indices] = -float("inf")
-        values, ids = top_k(scores, depth)
+        values, ids = self.search(codes, indices, depth, unique, allow_self)
         return ids, torch.isfinite(values)
 
     def pick_neighbours(self, codes: torch.Tensor, indices: torch.Tensor, k: int, generator: torch.Generator,

@@ -2,26 +2,11 @@
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 
 LOG_2PI = math.log(2 * math.pi)
-
-
-class LossParts(NamedTuple):
-    """Batch means in nats per image."""
-
-    recon: torch.Tensor
-    kl: torch.Tensor
-    total: torch.Tensor
-
-
-def combine(recon: torch.Tensor, kl: torch.Tensor) -> LossParts:
-    """(B,), (B,) -> batch means of reconstruction, KL and their sum."""
-    recon_mean, kl_mean = recon.mean(), kl.mean()
-    return LossParts(recon_mean, kl_mean, recon_mean + kl_mean)
 
 
 def bernoulli_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

@@ -206,6 +206,18 @@ class ACN(nn.Module):
         """The code c = E(x), the mean of q(z|x) = N(c, I): (B, C, H, W) -> (B, D)."""
         return self.encoder(x)
 
+    def forward(self, images: torch.Tensor, image_keys: torch.Tensor,
+                neighbours: Callable[[torch.Tensor], torch.Tensor] | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The training objective of a batch (what DDP wraps): binarise uint8 `images` with their keyed
+        noise, encode, ask `neighbours(code)` for each image's conditioning code (ACN prior only), and return
+        per-image reconstruction and KL in nats (B,), (B,) and the codes (B, D)."""
+        x = self.prepare(images, image_keys)  # dynamic binarisation: new noise every epoch
+        code = self.encode(self.encoder_input(images, x)).float()  # (B, D)
+        context = neighbours(code.detach()) if self.prior.conditional else None
+        recon, kl = self.losses(x, code, context, image_keys)
+        return recon, kl, code
+
     def losses(self, x: torch.Tensor, code: torch.Tensor, context: torch.Tensor | None,
                image_keys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-image reconstruction cost and KL in nats: (B,), (B,).

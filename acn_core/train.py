@@ -21,7 +21,6 @@ from . import noise
 from .codes import CodeTable
 from .config import RunConfig, TrainConfig
 from .data import ImageData
-from .losses import combine
 from .model import ACN
 from .storage import BundleError, read_json, read_tensors, tensors_to_bytes, write_bytes_atomic, write_json_atomic
 
@@ -97,8 +96,12 @@ def snapshot_epochs(config: TrainConfig) -> set[int]:
 class Trainer:
     """One optimisation step of an ACN on a batch: the whole method of ACN.md, "Training"."""
 
-    def __init__(self, model: ACN, table: CodeTable, config: TrainConfig, generator: torch.Generator):
+    def __init__(self, model: ACN, table: CodeTable, config: TrainConfig, generator: torch.Generator,
+                 network: torch.nn.Module | None = None, group=None):
         self.model, self.table, self.config = model, table, config
+        self.network = network or model  # the model, or DistributedDataParallel around it
+        self.group = group  # a `distributed.Group`, or None for one process
+        self.world_size = group.size if group else 1
         # data order and the choice among the K nearest; binarisation and z ~ q(z|x) use keyed noise
         self.generator = generator
         self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr,
@@ -110,25 +113,31 @@ class Trainer:
             return self.config.lr * 0.5 * (1 + math.cos(math.pi * done))
         return self.config.lr
 
-    def step(self, images: torch.Tensor, indices: torch.Tensor, epoch: int, done: float = 0.0
-             ) -> tuple[torch.Tensor, torch.Tensor]:
+    def step(self, images: torch.Tensor, indices: torch.Tensor, epoch: int, done: float = 0.0,
+             batch_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Train on uint8 images (B, C, H, W) at table rows `indices` (B,) in `epoch`, `done` (0..1) of
         the way through the run; returns the per-image reconstruction and KL in nats (B,), (B,),
-        detached. Raises TrainingDiverged on a non-finite loss (before any weight or table changes)."""
-        model, tc = self.model, self.config
+        detached. Raises TrainingDiverged on a non-finite loss (before any weight or table changes).
+        `batch_size` is the whole batch across processes (this process has B of its images)."""
+        tc = self.config
         image_keys = noise.keys(tc.seed, epoch, indices)
-        x = model.prepare(images, image_keys)  # dynamic binarisation: new noise every epoch
+
+        def neighbours(code: torch.Tensor) -> torch.Tensor:
+            return self.table.neighbour_codes(code, indices, tc.k, self.generator, tc.unique_neighbours,
+                                              tc.allow_self_neighbour)
+
         bf16 = tc.precision == "bf16"
-        with torch.autocast(x.device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext():
-            code = model.encode(model.encoder_input(images, x)).float()  # (B, D)
-            context = None
-            if model.prior.conditional:
-                context = self.table.neighbour_codes(code, indices, tc.k, self.generator,
-                                                     tc.unique_neighbours, tc.allow_self_neighbour)  # (B, D)
-            recon, kl = model.losses(x, code, context, image_keys)
-        loss = combine(recon, kl).total
-        if not torch.isfinite(loss):
-            raise TrainingDiverged(f"loss became {loss.item()}")
+        with torch.autocast(images.device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext():
+            recon, kl, code = self.network(images, image_keys, neighbours)
+        # the mean over the whole batch; DDP averages the processes' gradients, hence the factor
+        share = self.world_size * images.shape[0] / (batch_size or images.shape[0])
+        loss = (recon.sum() + kl.sum()) / images.shape[0] * share
+        finite = torch.isfinite(loss.detach()).float()
+        if self.group is not None:  # every process stops together, or none does
+            torch.distributed.all_reduce(finite, op=torch.distributed.ReduceOp.MIN)
+        if not finite:
+            raise TrainingDiverged(f"loss became {loss.item()}" if not torch.isfinite(loss)
+                                   else "loss became non-finite in another process")
         for group in self.optimizer.param_groups:
             group["lr"] = self.learning_rate(done)
         self.optimizer.zero_grad(set_to_none=True)
@@ -202,10 +211,20 @@ def _same_run(saved: dict, config: RunConfig) -> bool:
     return a == b
 
 
+def _stop_requested(should_stop: Callable[[], bool] | None, group) -> bool:
+    """Whether to stop now: asked on every process, so all stop at the same step."""
+    if should_stop is None:
+        return False
+    flag = torch.tensor([float(should_stop())], device=group.device if group else "cpu")
+    if group is not None:
+        torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+    return bool(flag.item())
+
+
 def train(config: RunConfig, data: ImageData, run_dir: Path | None = None,
           callbacks: tuple[Callable[[Progress], None], ...] = (),
           should_stop: Callable[[], bool] | None = None, device: str = "cpu",
-          on_snapshot: Callable[[int, torch.Tensor], None] | None = None) -> TrainResult:
+          on_snapshot: Callable[[int, torch.Tensor], None] | None = None, group=None) -> TrainResult:
     """Train an ACN (or the standard-prior baseline) on `data.train`, on `device`. `on_snapshot(epoch,
     codes)` sees each kept snapshot of the code table (the first MAX_SNAPSHOT_ITEMS rows).
 
@@ -213,20 +232,31 @@ def train(config: RunConfig, data: ImageData, run_dir: Path | None = None,
     config is resumed, so a killed run loses at most one epoch. Raises TrainingDiverged on a
     non-finite loss (the checkpoint of the last good epoch stays on disk) and TrainingCancelled when
     `should_stop()` turns true. The returned model and table are on the CPU.
+    With a `distributed.Group` this is one process of a torchrun job: each step's `batch_size` images are
+    shared out between the processes, and only the main one checkpoints and reports.
     """
     config.validate()
     m, tc = config.model, config.train
     if (m.channels, m.height, m.width) != data.shape:
         raise ValueError(f"the model is configured for {m.channels}x{m.height}x{m.width} images but the data is "
                          f"{'x'.join(map(str, data.shape))}; set model channels/height/width from the data")
-    generator = torch.Generator(device).manual_seed(tc.seed)
+    device = group.device if group else device
+    main = group is None or group.main
+    generator = torch.Generator(device).manual_seed(tc.seed)  # shared by all processes: order, neighbour choice
     with torch.random.fork_rng(devices=[]):  # weight init draws from the global RNG: seed it, then restore it
         torch.manual_seed(tc.seed)
         model = ACN(config.model)
     model.to(device)
     n = len(data.train)
-    table = CodeTable(n, m.code_dim, torch.Generator().manual_seed(tc.seed), device=device)
-    trainer = Trainer(model, table, tc, generator)
+    table_seed = torch.Generator().manual_seed(tc.seed)
+    if group is None:
+        table, network = CodeTable(n, m.code_dim, table_seed, device=device), model
+    else:
+        from .distributed import DistributedCodeTable
+
+        table = DistributedCodeTable(n, m.code_dim, table_seed, group)
+        network = torch.nn.parallel.DistributedDataParallel(model)
+    trainer = Trainer(model, table, tc, generator, network, group)
     history: list[EpochRecord] = []
     snapshots: dict[int, torch.Tensor] = {}
     if run_dir is not None and (run_dir / CHECKPOINT_STATE).exists():
@@ -243,35 +273,39 @@ def train(config: RunConfig, data: ImageData, run_dir: Path | None = None,
         order = torch.randperm(n, generator=generator, device=device)
         sums = torch.zeros(2, device=device)
         for step in range(1, steps + 1):
-            if should_stop is not None and should_stop():
+            if _stop_requested(should_stop, group):
                 raise TrainingCancelled(f"cancelled in epoch {epoch}; {len(history)} epochs are checkpointed")
-            indices = order[(step - 1) * tc.batch_size: step * tc.batch_size]
+            batch = order[(step - 1) * tc.batch_size: step * tc.batch_size]
+            share = -(-len(batch) // group.size) if group else len(batch)
+            indices = batch[group.rank * share:(group.rank + 1) * share] if group else batch
             try:
                 done = ((epoch - 1) * steps + step - 1) / (tc.epochs * steps)
-                recon, kl = trainer.step(images_all[indices], indices, epoch, done)
+                recon, kl = trainer.step(images_all[indices], indices, epoch, done, len(batch))
             except TrainingDiverged as err:
                 kept = (f"the checkpoint after epoch {len(history)} in {run_dir} is kept" if run_dir and history
                         else "no epoch had finished, so nothing was saved")
                 raise TrainingDiverged(f"{err} at step {step} of epoch {epoch}; training stopped and {kept}. "
                                        f"Lower the learning rate (now {tc.lr}) and try again") from None
             sums += torch.stack([recon.sum(), kl.sum()])
-            if callbacks:
-                seen = min(step * tc.batch_size, n)
+            if callbacks and main:
+                seen = min(step * tc.batch_size, n) / (group.size if group else 1)
                 recon_sum, kl_sum = sums.tolist()
                 progress = Progress("step", epoch, tc.epochs, step, steps, recon_sum / seen, kl_sum / seen,
                                     time.perf_counter() - started)
                 for callback in callbacks:
                     callback(progress)
+        if group is not None:
+            torch.distributed.all_reduce(sums)
         recon_sum, kl_sum = sums.tolist()
         history.append(EpochRecord(epoch, recon_sum / n, kl_sum / n, (recon_sum + kl_sum) / n,
                                    time.perf_counter() - epoch_started))
         if epoch in keep:
             snapshots[epoch] = table.codes[:MAX_SNAPSHOT_ITEMS].to("cpu", torch.float16)
-            if on_snapshot is not None:
+            if on_snapshot is not None and main:
                 on_snapshot(epoch, snapshots[epoch])
-        if run_dir is not None:
+        if run_dir is not None and main:
             save_checkpoint(run_dir, config, trainer, history, snapshots)
-        for callback in callbacks:
+        for callback in callbacks if main else ():
             callback(Progress("epoch", epoch, tc.epochs, steps, steps, history[-1].recon, history[-1].kl,
                               time.perf_counter() - started))
     model.eval().to("cpu")

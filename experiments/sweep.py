@@ -65,7 +65,20 @@ ROUND_3 = {
     "he-conv16-grey-100-cos-d32": candidate(model__conv_channels=16, model__code_dim=32, train__epochs=100,
                                             train__lr_schedule="cosine"),
 }
-CANDIDATES = {**ROUND_1, **ROUND_2, **ROUND_3}
+ROUND_4 = {  # around the best so far, he-conv16-deconv-grey-80-cos
+    "he-conv16-deconv-grey-100-cos": candidate(model__decoder="deconv", model__conv_channels=16, train__epochs=100,
+                                               train__lr_schedule="cosine"),
+    "he-conv16-deconv-binary-80-cos": candidate(model__decoder="deconv", model__conv_channels=16,
+                                                model__encoder_input="binary", train__epochs=80,
+                                                train__lr_schedule="cosine"),
+    "he-conv16-deconv-grey-80-cos-k3": candidate(model__decoder="deconv", model__conv_channels=16, train__epochs=80,
+                                                 train__lr_schedule="cosine", train__k=3),
+    "he-conv16-deconv-grey-80-cos-lr2e-3": candidate(model__decoder="deconv", model__conv_channels=16,
+                                                     train__epochs=80, train__lr_schedule="cosine", train__lr=2e-3),
+    "he-conv24-deconv-grey-60-cos": candidate(model__decoder="deconv", model__conv_channels=24, train__epochs=60,
+                                              train__lr_schedule="cosine"),
+}
+CANDIDATES = {**ROUND_1, **ROUND_2, **ROUND_3, **ROUND_4}
 
 
 def run(name: str, config: RunConfig) -> dict:

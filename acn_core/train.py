@@ -99,7 +99,7 @@ class Trainer:
     def __init__(self, model: ACN, table: CodeTable, config: TrainConfig, generator: torch.Generator,
                  network: torch.nn.Module | None = None, group=None):
         self.model, self.table, self.config = model, table, config
-        self.network = network or model  # the model, or DistributedDataParallel around it
+        self.network = model if network is None else network  # the model, or DDP (or torch.compile) around it
         self.group = group  # a `distributed.Group`, or None for one process
         self.world_size = group.size if group else 1
         # data order and the choice among the K nearest; binarisation and z ~ q(z|x) use keyed noise

@@ -10,6 +10,7 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+import pandas  # noqa: F401  (imported once here: plotly imports it lazily, and two sessions doing so at once race)
 import streamlit as st
 
 from acn_core import sampling

@@ -11,7 +11,7 @@ from acn_core import sampling
 bundle = explorer.require_bundle()
 st.title("Latent map")
 
-controls = st.columns([2, 2, 2, 1, 1])
+controls = st.columns([2, 2, 2, 1.2, 1.4])
 colourings = [c for c, attr in figures.COLOURINGS.items() if attr is None or getattr(bundle, attr) is not None]
 colour_by = controls[0].selectbox("Colour by", colourings, key="map_colour")
 shown_labels = controls[1].multiselect("Show labels (all if empty)", bundle.class_names, key="map_labels")

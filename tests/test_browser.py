@@ -29,6 +29,13 @@ FIRST_POINT = """() => {
 }"""
 
 
+# JS: the page rectangle of the first map's plotting area
+PLOT_BOX = """() => {
+  const gd = document.querySelector('.js-plotly-plot'), l = gd._fullLayout, box = gd.getBoundingClientRect();
+  return {x: box.left + l.xaxis._offset, y: box.top + l.yaxis._offset, w: l.xaxis._length, h: l.yaxis._length};
+}"""
+
+
 def test_click_a_point_then_daydream(app_url):
     if CHROMIUM is None:
         if os.environ.get("CI"):
@@ -67,4 +74,33 @@ def test_click_a_point_then_daydream(app_url):
         page.get_by_role("button", name="Pause", exact=True).click()
         if shots:
             page.screenshot(path=f"{shots}/daydream.png")
+
+        # a box drawn on the map selects a region: its grid, histogram and table appear
+        page.get_by_role("link", name="Latent map").click()
+        page.wait_for_function(MAP_READY, timeout=60000)
+        page.locator('.js-plotly-plot [data-title="Box Select"]').first.click()
+        box = page.evaluate(PLOT_BOX)
+        page.mouse.move(box["x"] + box["w"] * 0.2, box["y"] + box["h"] * 0.2)
+        page.mouse.down()
+        page.mouse.move(box["x"] + box["w"] * 0.6, box["y"] + box["h"] * 0.6, steps=8)
+        page.mouse.up()
+        page.get_by_role("tab", name="Region").click()
+        expect(page.get_by_text("Selected region:")).to_be_visible(timeout=30000)
+        expect(page.get_by_role("button", name="Download as CSV").first).to_be_visible()
+        if shots:
+            page.screenshot(path=f"{shots}/region.png")
+
+        # a digit drawn on the canvas lands on the map with its neighbours
+        page.get_by_role("link", name="Your digit").click()
+        canvas = page.locator("canvas").first
+        expect(canvas).to_be_visible(timeout=30000)
+        c = canvas.bounding_box()
+        page.mouse.move(c["x"] + c["width"] * 0.5, c["y"] + c["height"] * 0.15)
+        page.mouse.down()
+        page.mouse.move(c["x"] + c["width"] * 0.5, c["y"] + c["height"] * 0.85, steps=12)  # a "1"
+        page.mouse.up()
+        expect(page.get_by_text("nearest neighbours in code space")).to_be_visible(timeout=30000)
+        expect(page.get_by_text("Your image · nearest label")).to_be_visible()
+        if shots:
+            page.screenshot(path=f"{shots}/your_digit.png")
         browser.close()

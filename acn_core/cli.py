@@ -168,6 +168,13 @@ def cmd_paper_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _threads(text: str) -> int:
+    try:
+        return parse_threads(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def _range(low: int, high: int):
     def parse(text: str) -> int:
         value = int(text)
@@ -183,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="python -m acn_core", description=__doc__.split("\n")[0])
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--threads", default="auto", type=parse_threads,
+    common.add_argument("--threads", default="auto", type=_threads,
                         help="torch threads: auto (1 on machines with 2 cores or fewer) or a number")
     common.add_argument("--device", default="auto", choices=DEVICES, help="auto = cuda if present, else cpu")
     sub = parser.add_subparsers(dest="command", required=True)

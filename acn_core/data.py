@@ -5,7 +5,9 @@ IDX and CIFAR-10 *binary* files are parsed by hand and checked before use.
 """
 from __future__ import annotations
 
+import contextlib
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -140,6 +142,17 @@ def read_idx(path: Path, expected_dims: int) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
 
 
+@contextlib.contextmanager
+def _downloading(name: str, folder: Path) -> Iterator[None]:
+    """Turn a failed download (offline, a proxy, a bad checksum) into one DataError that says what to do."""
+    try:
+        yield
+    except (OSError, RuntimeError, ValueError) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise DataError(f"downloading {name!r} failed ({reason}); check the internet connection, or put the "
+                        f"files in {folder} yourself") from None
+
+
 def _idx_set(name: str, config: DataConfig) -> ImageData:
     folder, class_name = IDX_SETS[name]
     root = Path(config.root or "data").expanduser()
@@ -148,8 +161,9 @@ def _idx_set(name: str, config: DataConfig) -> ImageData:
     if any(not p.is_file() for p in needed) and config.download:
         import torchvision.datasets as tvd
 
-        for train in (True, False):
-            getattr(tvd, class_name)(str(root), train=train, download=True)
+        with _downloading(name, raw):
+            for train in (True, False):
+                getattr(tvd, class_name)(str(root), train=train, download=True)
     missing = [p.name for p in needed if not p.is_file()]
     if missing:
         raise DataError(f"dataset {name!r} not found: {raw} must hold the four uncompressed files "
@@ -175,7 +189,8 @@ def _cifar10(config: DataConfig) -> ImageData:
     if any(not (folder / n).is_file() for n in names) and config.download:
         from torchvision.datasets.utils import download_and_extract_archive
 
-        download_and_extract_archive(CIFAR_URL, str(root), md5=CIFAR_MD5)
+        with _downloading("cifar10", folder):
+            download_and_extract_archive(CIFAR_URL, str(root), md5=CIFAR_MD5)
     missing = [n for n in names if not (folder / n).is_file()]
     if missing:
         raise DataError(f"dataset 'cifar10' not found: {folder} must hold the binary version's files "

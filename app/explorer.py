@@ -24,8 +24,9 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_BUNDLE = REPO / "assets" / "default-mnist5k"
 BUNDLED_LABEL = "default-mnist5k (bundled)"
 MAX_K = 50
-URL_KEYS = {"sample": int, "k": int, "map_colour": str, "dd_seed": int, "dd_mode": str, "dd_start": int,
-            "compare_a": str, "compare_b": str}
+URL_KEYS = {"sample": int, "k": int, "map_colour": str, "map_held_out": lambda v: v.lower() in ("1", "true"),
+            "dd_seed": int, "dd_mode": str, "dd_start": int, "compare_a": str, "compare_b": str,
+            "compare_colour": str}
 
 
 def home() -> Path:

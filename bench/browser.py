@@ -53,17 +53,52 @@ def serve_app(home: Path, log: Path) -> Iterator[str]:
         server.wait(timeout=10)
 
 
-def time_to_clickable_map(home: Path) -> float:
-    """Seconds from launching `streamlit run` to a map with points in a real browser."""
-    from playwright.sync_api import sync_playwright
+# JS: record the interval between animation frames while the map is dragged (pan)
+FRAME_RECORDER = """() => { window.__frames = []; let last = performance.now();
+  const tick = (t) => { window.__frames.push(t - last); last = t; if (window.__frames.length < 100000)
+    window.__raf = requestAnimationFrame(tick); }; window.__raf = requestAnimationFrame(tick); }"""
+PLOT_CENTRE = """() => { const gd = document.querySelector('.js-plotly-plot'), l = gd._fullLayout,
+  box = gd.getBoundingClientRect(); return {x: box.left + l.xaxis._offset + l.xaxis._length / 2,
+  y: box.top + l.yaxis._offset + l.yaxis._length / 2, w: l.xaxis._length}; }"""
 
+
+def time_to_clickable_map(home: Path, model: str | None = None, held_out: bool = False) -> dict[str, float]:
+    """In a real browser: seconds from launching `streamlit run` to a map with points (optionally for
+    `model`, a label of the model picker, with the held-out layer on), then the mean and 95th-percentile
+    frame time (ms) while the map is panned, and seconds from a click on a point to its neighbour panel."""
+    from urllib.parse import quote
+
+    from playwright.sync_api import expect, sync_playwright
+
+    query = ("?model=" + quote(model) if model else "") + ("&" if model else "?") + "map_held_out=1" * held_out
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page()
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
         start = time.perf_counter()
         with serve_app(home, home / "server.log") as url:
-            page.goto(f"{url}/latent_map")
-            page.wait_for_function(MAP_READY, timeout=60000)
-            seconds = time.perf_counter() - start
+            page.goto(f"{url}/latent_map{query.rstrip('?&')}")
+            page.wait_for_function(MAP_READY, timeout=120000)
+            out = {"start": time.perf_counter() - start}
+            centre = page.evaluate(PLOT_CENTRE)
+            page.evaluate(FRAME_RECORDER)
+            page.mouse.move(centre["x"], centre["y"])
+            page.mouse.down()
+            for i in range(60):  # a slow drag, as a hand pans
+                page.mouse.move(centre["x"] + centre["w"] * 0.3 * (i % 20) / 20, centre["y"] + 2 * (i % 7))
+                page.wait_for_timeout(16)
+            page.mouse.up()
+            frames = sorted(page.evaluate("() => { cancelAnimationFrame(window.__raf); return window.__frames; }")[2:])
+            out["frame_mean_ms"] = sum(frames) / len(frames)
+            out["frame_p95_ms"] = frames[int(0.95 * (len(frames) - 1))]
+            page.reload()
+            page.wait_for_function(MAP_READY, timeout=120000)
+            point = page.evaluate("""() => { const gd = document.querySelector('.js-plotly-plot'), t = gd._fullData[0],
+              xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, box = gd.getBoundingClientRect(), i = 3;
+              return {x: box.left + xa._offset + xa.l2p(t.x[i]), y: box.top + ya._offset + ya.l2p(t.y[i]),
+                      sample: t.customdata[i][0]}; }""")
+            start = time.perf_counter()
+            page.mouse.click(point["x"], point["y"])
+            expect(page.get_by_text(f"Sample #{point['sample']} ·")).to_be_visible(timeout=60000)
+            out["click"] = time.perf_counter() - start
         browser.close()
-    return seconds
+    return out

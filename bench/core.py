@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -267,3 +268,137 @@ def print_table(rows: list[Row]) -> None:
 
 def write_json(rows: list[Row], path: Path) -> None:
     path.write_text(json.dumps([asdict(r) for r in rows], indent=2) + "\n")
+
+
+def explorer_latency(bundle_path: Path, region_size: int = 1000) -> list[Row]:
+    """Server time of the explorer's new answers: a 1,000-point region's panel (a Latent map run with the
+    selection injected, against the same run without one), a drawn digit's panel, one replay frame."""
+    import plotly.io
+    from streamlit.testing.v1 import AppTest
+
+    from acn_core.bundle import load
+    from acn_core.data import user_image
+    from acn_core.images import to_png_bytes
+    from acn_core.sampling import inspect_image
+
+    sys.path.insert(0, str(REPO / "app"))
+    import figures
+
+    bundle = load(bundle_path)
+    rows = []
+    with tempfile.TemporaryDirectory() as home:
+        os.environ["ACN_EXPLORER_HOME"] = home
+        at = AppTest.from_file(str(REPO / "app" / "Home.py"), default_timeout=120)
+        at.run()
+        at.switch_page("../pages/latent_map.py").run()
+        plain = best_time(lambda: at.run(), repeats=3, min_seconds=0)
+        points = [{"customdata": [int(i), 0]} for i in range(region_size)]
+
+        def select():
+            at.session_state["latent_map"] = {"selection": {"points": points, "box": [{"x": [0, 1], "y": [0, 1]}]}}
+            at.session_state["_latent_map_seen"] = None
+            at.run()
+
+        region = best_time(select, repeats=3, min_seconds=0)
+    rows.append(Row(f"select {region_size:,} points -> grid + histogram (server)", (region - plain) * 1e3, "ms",
+                    "goal", 500.0, 500.0 / max((region - plain) * 1e3, 1e-3),
+                    f"Latent map run with the region minus the run without ({plain * 1e3:.0f} ms); ratio = goal / measured"))
+    canvas = np.zeros((280, 280), dtype=np.uint8)
+    canvas[40:240, 130:150] = 255  # a drawn "1", as the canvas sends it
+    png = to_png_bytes(canvas[..., None])
+
+    def drawn():
+        image = user_image(png, 1, bundle.dataset.shape[1], centre=True)
+        view = inspect_image(bundle, image.astype(np.float32) / 255, 8)
+        layers = figures.MapLayers(yours=view.map_xy, neighbours=bundle.map_xy[view.neighbour_ids])
+        plotly.io.to_json(figures.map_figure(bundle.map_xy, bundle.labels, bundle.class_names, layers, "bench"))
+
+    t = best_time(drawn, repeats=3)
+    rows.append(Row("drawn digit -> its panel and map (server)", t * 1e3, "ms", "goal", 300.0, 300.0 / (t * 1e3),
+                    "convert, encode, neighbours, reconstructions, map figure; ratio = goal / measured"))
+    if len(bundle.snapshot_epochs):
+        frame = bundle.snapshot_maps[len(bundle.snapshot_epochs) // 2]
+        labels = bundle.labels[:frame.shape[0]]
+        t = best_time(lambda: plotly.io.to_json(figures.map_figure(frame, labels, bundle.class_names,
+                                                                   figures.MapLayers(), "bench")), repeats=3)
+        rows.append(Row(f"replay slider -> frame ({frame.shape[0]:,} points, server)", t * 1e3, "ms", "goal", 200.0,
+                        200.0 / (t * 1e3), "ratio = goal / measured"))
+    return rows
+
+
+def precision_and_compile(bundle_path: Path, batch: int = 128, compile: bool = True) -> list[Row]:
+    """A training step in bf16 autocast and under torch.compile against the same step in fp32."""
+    rows = []
+    fp32, _, images, idx = trained_setup(bundle_path, 4 * batch, batch)
+    bf16, _, _, _ = trained_setup(bundle_path, 4 * batch, batch, precision="bf16")
+    base = best_time(lambda: train_step(fp32, images, idx))
+    t = best_time(lambda: train_step(bf16, images, idx))
+    name = f"{fp32.model.config.encoder}/{fp32.model.config.decoder}"
+    rows.append(Row(f"train step bf16 autocast, {name}", t * 1e3, "ms", "fp32 step", base * 1e3, base / t,
+                    "ratio = fp32 time / bf16 time"))
+    if not compile:
+        return rows
+    compiled, _, _, _ = trained_setup(bundle_path, 4 * batch, batch)
+    compiled.network = torch.compile(compiled.model)
+    start = time.perf_counter()
+    train_step(compiled, images, idx)
+    compile_seconds = time.perf_counter() - start
+    t = best_time(lambda: train_step(compiled, images, idx))
+    rows.append(Row(f"train step torch.compile, {name}", t * 1e3, "ms", "fp32 step", base * 1e3, base / t,
+                    f"ratio = eager time / compiled time; compiling took {compile_seconds:.0f} s"))
+    return rows
+
+
+def throughput(config_changes: dict, processes: int, epochs: int = 3) -> float:
+    """Training images per second of training (mnist5k unless `config_changes` say otherwise), with 1 or more processes
+    (torchrun, one thread each), from the epoch times it reports (data loading and saving excluded)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "run.py"
+        script.write_text(
+            "import sys, json\nfrom acn_core import RunConfig, load_dataset, train\nfrom acn_core.runtime import "
+            "configure\nfrom acn_core.distributed import from_environment\nconfigure(1)\nc = RunConfig()\n"
+            f"for k, v in {config_changes!r}.items():\n    s, f = k.split('.')\n    setattr(getattr(c, s), f, v)\n"
+            f"c.train.epochs = {epochs}\nd = load_dataset(c.data)\nc.model.channels, c.model.height, c.model.width"
+            " = d.shape\ng = from_environment('cpu')\nr = train(c, d, group=g)\nif g is None or g.main:\n"
+            "    print(json.dumps([len(d.train), [h.seconds for h in r.history]]))\n")
+        launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(processes),
+                    "--master-addr", "127.0.0.1", "--master-port", str(29500 + processes)] if processes > 1 \
+            else [sys.executable]
+        out = subprocess.run([*launcher, str(script)], capture_output=True, text=True, check=True, cwd=REPO,
+                             env={**os.environ, "OMP_NUM_THREADS": "1"}).stdout
+    images, seconds = json.loads(out.strip().splitlines()[-1])
+    seconds = seconds[1:] or seconds  # the first epoch warms up
+    return images / (sum(seconds) / len(seconds))
+
+
+def scaling(config_changes: dict, epochs: int = 3, name: str = "") -> list[Row]:
+    """Images per second: our step on one thread against the fastest public ACN, and 2 processes against 1."""
+    one = throughput(config_changes, 1, epochs)
+    two = throughput(config_changes, 2, epochs)
+    name = name or ", ".join(f"{k.split('.')[1]}={v}" for k, v in config_changes.items()) or "default model"
+    return [Row(f"training throughput, one thread ({name})", one, "img/s", "kastnerkyle to_go (issue 11)", 2850.0,
+                one / 2850.0, "ratio = ours / theirs; theirs measured on this machine by the issue's author, "
+                              "2,700-3,000 img/s (middle taken)"),
+            Row(f"training throughput, 2 processes / 1 ({name})", two, "img/s", "1 process", one, two / one,
+                f"efficiency {two / one / 2:.0%} on this 2-core machine")]
+
+
+def big_bundle(build: Path) -> Path:
+    """A bundle of 60,000 codes (bars generated like the tests' data, 28x28) for the app at full size; built once."""
+    out = build / "bench-60k"
+    if (out / "config.json").is_file():
+        return out
+    sys.path.insert(0, str(REPO / "tests"))
+    from conftest import make_images
+    from test_scale import write_idx
+
+    root = build / "bench-60k-data"
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for part, n in (("train", 60_000), ("t10k", 10_000)):
+        images, labels = make_images(n, classes=10, size=28, seed=n)
+        write_idx(raw / f"{part}-images-idx3-ubyte", images[:, 0].numpy())
+        write_idx(raw / f"{part}-labels-idx1-ubyte", labels.numpy())
+    subprocess.run([sys.executable, "-m", "acn_core", "train", "--dataset", "mnist", "--root", str(root), "--encoder",
+                    "mlp", "--epochs", "2", "--out", str(out)], check=True, cwd=REPO)
+    return out

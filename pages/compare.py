@@ -33,7 +33,7 @@ st.dataframe(explorer.compare_table(a, b, label_a, label_b, overlap), hide_index
 st.caption("KL of a collapsed code goes to zero and its sampled codes classify at chance (0.1): that is what "
            "a VAE with a PixelCNN decoder does, and what an ACN avoids. Neighbour overlap: Jaccard index of each "
            "sample's K-neighbour sets under the two models.")
-explorer.sync_url(compare_a=label_a, compare_b=label_b, k=None)
+explorer.sync_url(compare_a=label_a, compare_b=label_b, k=None)  # the colouring and selection follow below
 if not same_samples:
     st.info("These models were trained on different images, so their samples cannot be matched one to one.")
     st.stop()
@@ -47,6 +47,8 @@ for key in ("compare_map_a", "compare_map_b"):  # a click or a region in either 
 sample = explorer.selected_sample(a)
 region = explorer.region(a)
 colour = st.radio("Colour the maps by", ["label", "neighbour overlap"], horizontal=True, key="compare_colour")
+explorer.sync_url(sample=sample, compare_colour=colour,
+                  sel=None if region is None else explorer.encode_ids(region, a.n_train))
 views = [explorer.inspect(a, sample, k, samples=4), explorer.inspect(b, sample, k, samples=4)]
 for col, model, label, view, key in zip(st.columns(2), (a, b), (label_a, label_b), views,
                                         ("compare_map_a", "compare_map_b")):

@@ -39,7 +39,7 @@ if held_out is not None and 0 <= held_out < len(bundle.test_labels):
 else:
     view = explorer.inspect(bundle, sample, k)
     title = f"Sample #{sample} · label {bundle.label_name(view.label)}"
-explorer.sync_url(sample=sample, k=k, map_colour=colour_by,
+explorer.sync_url(sample=sample, k=k, map_colour=colour_by, map_held_out=1 if show_held_out else None,
                   sel=None if region is None else explorer.encode_ids(region, bundle.n_train))
 
 attribute = figures.COLOURINGS[colour_by]

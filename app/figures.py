@@ -96,9 +96,10 @@ def map_figure(xy: np.ndarray, labels: np.ndarray, label_names: list[str], layer
             fig.add_trace(go.Scatter(x=[point[0]], y=[point[1]], mode="markers", name=name, hoverinfo="skip",
                                      marker={"size": 20, "symbol": symbol, "color": colour,
                                              "line": {"width": 1.5, "color": OUTLINE}}))
-    fig.update_layout(height=height, margin={"l": 0, "r": 0, "t": 10, "b": 0}, dragmode="pan",
-                      legend={"itemsizing": "constant", "title": "label"}, uirevision=uirevision,
-                      xaxis={"visible": False}, yaxis={"visible": False}, **layers.extra)
+    layout = {"height": height, "margin": {"l": 0, "r": 0, "t": 10, "b": 0}, "dragmode": "pan",
+              "legend": {"itemsizing": "constant", "title": "label"}, "uirevision": uirevision,
+              "xaxis": {"visible": False}, "yaxis": {"visible": False}}
+    fig.update_layout(**{**layout, **layers.extra})
     return fig
 
 

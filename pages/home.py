@@ -6,6 +6,7 @@ import streamlit as st
 
 import explorer
 import figures
+import panels
 from acn_core.archive import import_zip
 from acn_core.evaluate import BOUND_NOTE
 from acn_core.jobs import JobError
@@ -62,8 +63,8 @@ if bundle.history:
                                         [h.kl for h in bundle.history], title="Training curves (nats per image)"),
                     width="stretch")
 if len(bundle.snapshot_epochs):
-    st.page_link("../pages/train.py", label="Replay how this map formed during training (Train page)",
-                 icon=":material/movie:")
+    with st.expander("Replay how this map formed during training", icon=":material/movie:"):
+        panels.replay(bundle, "home_replay")
 
 with st.expander("Full configuration"):
     st.json(cfg.to_dict(), expanded=False)

@@ -115,3 +115,112 @@ def test_compare_page_shares_one_selection_between_two_maps(explorer_home, tiny_
     assert at.subheader[0].value.startswith("Sample #17")  # clicked in B, shown for both
     at = open_page("compare", compare_a="default-mnist5k (bundled)", compare_b="x")
     assert any("different images" in i.value for i in at.info)
+
+
+def _region_event(ids):
+    return {"selection": {"points": [{"customdata": [int(i), 0]} for i in ids], "box": [{"x": [0, 1], "y": [0, 1]}]}}
+
+
+def test_a_box_selection_shows_its_grid_histogram_and_csv_and_survives_a_new_colouring():
+    at = open_page("latent_map")
+    at.session_state["latent_map"] = _region_event(range(0, 400, 2))
+    at.run()
+    assert any(h.value.startswith("Selected region: 200 images") for h in at.subheader)
+    assert at.query_params["sel"]  # the selection is in the link
+    at.selectbox(key="map_colour").set_value("code cost (nats)").run()
+    assert any(h.value.startswith("Selected region: 200 images") for h in at.subheader)
+    table = at.dataframe[0].value
+    assert list(table.columns)[:3] == ["item", "label", "code_cost_nats"] and len(table) == 200
+    at.session_state["latent_map"] = _region_event(range(4000))  # every point: paged, and said so
+    at.run()
+    assert any("every training image is selected" in c.value for c in at.caption)
+    assert at.number_input(key="map_region_page").max == 20
+    at.session_state["latent_map"] = {"selection": {"points": [], "box": [{"x": [0, 1], "y": [0, 1]}]}}
+    at.run()  # an empty box
+    assert any("The selection is empty" in i.value for i in at.info)
+
+
+def test_rankings_feed_the_grid_and_a_row_opens_the_panel():
+    at = open_page("latent_map")
+    at.selectbox(key="map_ranking").set_value("lowest neighbour-label agreement")
+    at.slider(key="map_rank_n").set_value(50)
+    at.button(key="map_rank_go").click().run()
+    assert any(h.value.startswith("Selected region: 50 images") for h in at.subheader)
+    first = int(at.dataframe[0].value["item"].iloc[0])
+    at.session_state["map_region_table"] = {"selection": {"rows": [0], "columns": []}}
+    at.run()
+    assert at.subheader[0].value.startswith(f"Sample #{first} ")
+
+
+def test_held_out_images_on_the_map_show_their_training_neighbours():
+    at = open_page("latent_map")
+    at.toggle(key="map_held_out").set_value(True).run()
+    at.session_state["latent_map"] = {"selection": {"points": [{"customdata": [5, 1]}]}}
+    at.run()
+    assert at.subheader[0].value.startswith("Held-out #5 · label")
+    assert any("nearest neighbours in code space" in m.value for m in at.markdown)
+
+
+def test_a_link_reproduces_the_view():
+    at = AppTest.from_file(HOME_SCRIPT, default_timeout=120)
+    at.query_params.update({"sample": "17", "k": "4", "map_colour": "neighbour-label agreement",
+                            "sel": "not a selection"})
+    at.run()
+    at.switch_page("../pages/latent_map.py").run()
+    assert at.subheader[0].value.startswith("Sample #17 ") and at.selectbox(key="map_colour").value.startswith("neigh")
+    assert any("cannot be read" in w.value for w in at.warning)  # a damaged link: said, and the rest still works
+
+
+def test_your_digit_page_takes_an_image_and_daydreams_from_it():
+    import numpy as np
+
+    at = open_page("your_digit")
+    assert any("Draw a digit" in i.value for i in at.info)  # a blank canvas asks for a digit
+    image = np.zeros((1, 28, 28), dtype=np.uint8)
+    image[0, 4:24, 12:16] = 255
+    at.session_state["your_image"] = image
+    at.switch_page("../pages/daydreams.py").run()
+    at.radio(key="dd_start_mode").set_value("your image").run()
+    at.button(key="dd_step").click().run()
+    assert any("1 steps so far" in c.value for c in at.caption) and any("Start: your image" in c.value for c in at.caption)
+
+
+def test_a_file_that_is_not_an_image_or_a_blank_one_gets_a_clear_message():
+    from acn_core.data import DataError, user_image
+
+    with pytest.raises(DataError, match="not a readable image"):
+        user_image(b"%PDF-1.4 not an image", 1, 28)
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("L", (280, 280)).save(buffer, format="PNG")
+    with pytest.raises(DataError, match="the image is blank"):
+        user_image(buffer.getvalue(), 1, 28, centre=True)
+
+
+def test_replay_and_daydream_exports(tiny_bundle, explorer_home):
+    import shutil
+
+    shutil.copytree(tiny_bundle, explorer_home / "models" / "tiny")
+    at = open_page("train", model_label="tiny")
+    slider = at.select_slider(key="train_replay_epoch")
+    assert slider.value == 2 and len(slider.options) == 3  # epochs 1, 2, 3
+    slider.set_value(0).run()
+    assert any("after epoch 1 of 3" in c.value for c in at.caption)
+    at.switch_page("../pages/daydreams.py").run()
+    labels = [b.label for b in at.get("download_button")]
+    assert "Chain as GIF" in labels and "Chain as PNG strip" in labels
+
+
+def test_compare_colours_by_neighbour_overlap(explorer_home, tiny_bundle):
+    import shutil
+
+    for name in ("x", "y"):
+        shutil.copytree(tiny_bundle, explorer_home / "models" / name)
+    at = open_page("compare", compare_a="x", compare_b="y")
+    table = at.dataframe[0].value
+    assert table.loc[table["metric"] == "mean neighbour overlap (Jaccard)", "A: x"].iloc[0] == "1.000"
+    at.radio(key="compare_colour").set_value("neighbour overlap").run()
+    assert not at.exception and any(h.value.startswith("Lowest neighbour overlap") for h in at.subheader)

@@ -27,6 +27,12 @@ from .train import CHECKPOINT_FILES, Progress, TrainResult, train
 MAX_REPLAY_POINTS = 5000
 
 
+def judged_modes(model: ACN) -> tuple[str, ...]:
+    """Daydream modes whose pictures are judged: all three for fast decoders; for the PixelCNN only the paper's
+    x ~ r(x|z) chain (its other modes show the same sampling pass, and each chain costs minutes)."""
+    return ("sample",) if model.decoder.autoregressive else DECODE_MODES
+
+
 @torch.no_grad()
 def recon_costs(model: ACN, images: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
     """Reconstruction cost in nats of each image from its own code (one z ~ q(z|x)): (N,)."""
@@ -63,7 +69,7 @@ def create(result: TrainResult, data: ImageData, out: Path, training_seconds: fl
     evaluation = evaluate(model, data, train_codes, k=config.train.k)
     if chains:
         evaluation.recon_label_agreement, evaluation.data_on_data_fraction, evaluation.daydreams = judge(
-            model, data, DECODE_MODES, chains, steps, seed=config.train.seed)
+            model, data, judged_modes(model), chains, steps, seed=config.train.seed)
     n = len(data.train)
     _, ids = exact_knn(train_codes, train_codes, min(5, n - 1), exclude=torch.arange(n))
     labels = data.train.labels
@@ -98,7 +104,8 @@ def check_output(out: Path) -> None:
 def train_bundle(config: RunConfig, out: Path, run_dir: Path | None = None,
                  callbacks: tuple[Callable[[Progress], None], ...] = (), should_stop: Callable[[], bool] | None = None,
                  device: str = "cpu", log: Callable[[str], None] = print,
-                 on_snapshot: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None, group=None) -> Path:
+                 on_snapshot: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None, group=None,
+                 chains: int = CHAINS, steps: int = STEPS) -> Path:
     """Load the data, train (resuming from `run_dir`), save the bundle at `out`, then remove only the
     checkpoint files this run wrote. The config's image shape is filled in from the data.
     `on_snapshot(epoch, codes, labels)` sees each snapshot of the code table with its items' labels.
@@ -123,7 +130,7 @@ def train_bundle(config: RunConfig, out: Path, run_dir: Path | None = None,
     seconds = time.perf_counter() - started
     if main:
         log("evaluating, judging the pictures, mapping and indexing ...")
-        create(result, data, out, seconds)
+        create(result, data, out, seconds, chains, steps)
         if run_dir is not None:
             remove_files(run_dir, CHECKPOINT_FILES)
     if group is not None:
@@ -141,5 +148,5 @@ def reevaluate(loaded: Bundle, chains: int = CHAINS, steps: int = STEPS) -> Eval
     evaluation = evaluate(loaded.model, data, loaded.train_codes, k=loaded.config.train.k, seed=EVAL_SEED)
     if chains:
         evaluation.recon_label_agreement, evaluation.data_on_data_fraction, evaluation.daydreams = judge(
-            loaded.model, data, DECODE_MODES, chains, steps, seed=loaded.config.train.seed)
+            loaded.model, data, judged_modes(loaded.model), chains, steps, seed=loaded.config.train.seed)
     return evaluation

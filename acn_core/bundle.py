@@ -147,8 +147,9 @@ def _read_meta(path: Path) -> tuple[dict, RunConfig, DatasetInfo]:
         raise BundleError(f"{where} is not an ACN bundle config (format {fmt!r}, expected {FORMAT!r})")
     raw = require(meta, "config", dict, where)
     # format 1 predates these choices; its models behave as these values describe
-    old = {"model": {"encoder_input": "binary",
-                     "conv_channels": max(8, int(raw.get("model", {}).get("hidden", 512)) // 16)}} \
+    old = {"model": {"encoder_input": "binary", "pixelcnn_conditioning": "global",
+                     "conv_channels": max(8, int(raw.get("model", {}).get("hidden", 512)) // 16)},
+           "train": {"lr_schedule": "constant", "precision": "fp32"}} \
         if fmt in OLD_FORMATS and isinstance(raw.get("model"), dict) else None
     try:
         config = RunConfig.from_dict(raw, defaults=old)

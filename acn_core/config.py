@@ -86,14 +86,14 @@ class ModelConfig:
     """Encoder, decoder and prior. `channels`, `height` and `width` are filled in from the data."""
 
     encoder: str = option("conv", "encoder network (the paper's is a VGG-style conv net)", choices=ENCODERS)
-    decoder: str = option("mlp", "decoder network: pixelcnn is the paper's powerful, slow one", choices=DECODERS)
+    decoder: str = option("deconv", "decoder network: pixelcnn is the paper's powerful, slow one", choices=DECODERS)
     prior: str = option("acn", "acn = neighbour-conditioned mixture prior; standard = N(0, I) (the VAE baseline)",
                         choices=PRIORS)
     encoder_input: str = option("grey", "what the encoder sees: grey = pixel intensities (a deterministic code), "
                                 "binary = the binarised sample the decoder models", choices=ENCODER_INPUTS)
     code_dim: int = option(16, "code size D", low=1, high=1024)
     hidden: int = option(512, "width of the MLP layers (and of the conv encoder's dense layer)", low=8, high=8192)
-    conv_channels: int = option(32, "channels of the conv encoder / deconv decoder (doubled after the first "
+    conv_channels: int = option(16, "channels of the conv encoder / deconv decoder (doubled after the first "
                                 "downsampling)", low=1, high=512)
     prior_hidden: int = option(512, "prior network width (paper: 512 tanh units)", low=8, high=8192)
     prior_layers: int = option(3, "prior network hidden layers (paper: 3)", low=1, high=16)
@@ -131,7 +131,7 @@ class TrainConfig:
     epochs: int = option(100, "passes through the training images", low=1, high=100_000)
     batch_size: int = option(128, "images per step", low=1, high=65_536)
     lr: float = option(1e-3, "Adam learning rate", low=1e-7, high=0.99)
-    lr_schedule: str = option("constant", "cosine: decay the learning rate to 0 over the run", choices=LR_SCHEDULES)
+    lr_schedule: str = option("cosine", "cosine: decay the learning rate to 0 over the run", choices=LR_SCHEDULES)
     precision: str = option("fp32", "bf16: autocast the forward pass to bfloat16 (faster convolutions on CPUs with "
                             "AVX-512 BF16)", choices=PRECISIONS)
     k: int = option(5, "neighbours among which the conditioning code is chosen uniformly", low=1, high=1000)

@@ -22,7 +22,8 @@ from .model import ACN, DECODE_MODES
 from .projection import fit_map, place_on_map
 from .quality import CHAINS, STEPS, judge
 from .storage import BundleError, remove_files
-from .train import CHECKPOINT_FILES, Progress, TrainResult, train
+from .checkpoint import CHECKPOINT_FILES
+from .train import Progress, TrainResult, train
 
 MAX_REPLAY_POINTS = 5000
 

@@ -15,10 +15,9 @@ import numpy as np
 import torch
 
 from .config import DATASETS, DataConfig
+from .images import IMAGE_SUFFIXES, ImageError, read_image
 
 MIN_IMAGES = 20
-MAX_IMAGE_PIXELS = 40_000_000  # refuse larger images (decompression bombs)
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
 # name -> (folder torchvision uses under ROOT, torchvision class name)
 IDX_SETS = {"mnist": ("MNIST", "MNIST"), "fashion-mnist": ("FashionMNIST", "FashionMNIST"),
@@ -214,34 +213,6 @@ def _cifar10(config: DataConfig) -> ImageData:
     return ImageData("cifar10", as_split(train_x, train_y), as_split(test_x, test_y), CIFAR_CLASSES)
 
 
-def read_image(source, channels: int = 1, image_size: int = 28) -> tuple[np.ndarray, list[str]]:
-    """One image file (a path or a file-like object) as uint8 (C, size, size), converted to grey or RGB
-    and resized as needed; also what was changed ("converted", "resized"). DataError for anything that
-    is not a readable image of at most MAX_IMAGE_PIXELS (size is checked from the header, before decoding;
-    text-chunk bombs and truncated files are refused too)."""
-    from PIL import Image
-
-    name = getattr(source, "name", str(source))
-    mode, size, changes = ("L" if channels == 1 else "RGB"), (image_size, image_size), []
-    try:
-        with Image.open(source) as im:
-            if im.width * im.height > MAX_IMAGE_PIXELS:
-                raise DataError(f"{name} is {im.width}x{im.height} pixels, over the limit of {MAX_IMAGE_PIXELS:,} "
-                                f"(a possible decompression bomb); shrink it")
-            if im.mode != mode:
-                changes.append("converted")
-                im = im.convert(mode)
-            if im.size != size:
-                changes.append("resized")
-                im = im.resize(size, Image.BILINEAR)
-            array = np.asarray(im, dtype=np.uint8)
-    except DataError:
-        raise
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, EOFError) as err:
-        raise DataError(f"{name} is not a readable image ({type(err).__name__}: {err})") from None
-    return array.reshape(size[0], size[1], -1).transpose(2, 0, 1), changes
-
-
 def _folder(config: DataConfig) -> ImageData:
     """Images in ROOT (one label) or in ROOT/<class>/ subfolders (one label per subfolder)."""
     root = Path(config.root).expanduser()
@@ -258,7 +229,7 @@ def _folder(config: DataConfig) -> ImageData:
                 continue
             try:
                 array, changes = read_image(path, config.channels, config.image_size)
-            except DataError as err:
+            except ImageError as err:
                 notes.append(f"skipped {path.name}: {err}")
                 continue
             converted += "converted" in changes
@@ -272,38 +243,3 @@ def _folder(config: DataConfig) -> ImageData:
     if not images:
         raise DataError(f"no readable images in {root} (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
     return _shuffled_split(np.stack(images), np.array(labels), config, "folder", classes or [root.name], notes)
-
-
-def centre_like_mnist(image: np.ndarray) -> np.ndarray:
-    """A grey digit (1, H, W) uint8, white on black, placed as MNIST places its digits: the ink's bounding
-    box scaled so its longer side is 20/28 of the image, then centred by its centre of mass."""
-    from PIL import Image
-
-    _, height, width = image.shape
-    ink = np.argwhere(image[0] > 30)
-    if len(ink) == 0:
-        return image
-    (top, left), (bottom, right) = ink.min(0), ink.max(0) + 1
-    box = image[0, top:bottom, left:right]
-    scale = (20 / 28) * min(height, width) / max(box.shape)
-    size = (max(1, round(box.shape[1] * scale)), max(1, round(box.shape[0] * scale)))
-    small = np.asarray(Image.fromarray(box).resize(size, Image.LANCZOS), dtype=np.float64)
-    mass = small.sum()
-    cy, cx = (np.arange(small.shape[0]) @ small.sum(1)) / mass, (np.arange(small.shape[1]) @ small.sum(0)) / mass
-    out = np.zeros((height, width))
-    y0, x0 = int(round(height / 2 - cy)), int(round(width / 2 - cx))
-    ys, xs = slice(max(0, y0), min(height, y0 + small.shape[0])), slice(max(0, x0), min(width, x0 + small.shape[1]))
-    out[ys, xs] = small[ys.start - y0:ys.stop - y0, xs.start - x0:xs.stop - x0]
-    return np.clip(out, 0, 255).astype(np.uint8)[None]
-
-
-def user_image(raw: bytes, channels: int, image_size: int, centre: bool = False) -> np.ndarray:
-    """An uploaded or drawn image file as a model input, uint8 (C, size, size): converted exactly like
-    folder data (`read_image`), optionally centred like MNIST (grey only). DataError if it is not a
-    readable image or holds nothing but background."""
-    import io
-
-    array, _ = read_image(io.BytesIO(raw), channels, image_size)
-    if int(array.max()) - int(array.min()) < 10:
-        raise DataError("the image is blank: draw or upload a digit (light strokes on a dark background)")
-    return centre_like_mnist(array) if centre and channels == 1 else array

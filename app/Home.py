@@ -2,10 +2,11 @@
 import streamlit as st
 
 import explorer
+import state
 
 st.set_page_config(page_title="ACN Explorer", page_icon=":material/hub:", layout="wide")
 explorer.setup()
-explorer.init_from_url()
+state.init_from_url()
 navigation = st.navigation([
     st.Page("../pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("../pages/latent_map.py", title="Latent map", icon=":material/scatter_plot:"),

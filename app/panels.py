@@ -1,14 +1,17 @@
-"""Panels shared by pages: one sample's neighbours and reconstructions, and a region of the map."""
+"""Panels shared by pages: one sample's neighbours and reconstructions, a region of the map, the replay of a
+map forming, a training job."""
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import streamlit as st
 
 import explorer
 import figures
-from acn_core import sampling
+import state
+from acn_core import jobs, sampling
 from acn_core.bundle import Bundle
 from acn_core.images import grid, to_png_bytes
 
@@ -86,7 +89,7 @@ def region_panel(bundle: Bundle, items: np.ndarray, key: str, heading: str = "Se
     rows = event.selection.rows if event is not None else []
     if rows and st.session_state.get(f"_{key}_row") != (page, rows[0]):
         st.session_state[f"_{key}_row"] = (page, rows[0])
-        explorer.select_sample(int(shown[rows[0]]))
+        state.select_sample(int(shown[rows[0]]))
         st.rerun()
     buffer = io.StringIO()
     buffer.write(",".join(table) + "\n")
@@ -131,3 +134,49 @@ def _range(values: np.ndarray) -> list[float]:
     low, high = float(values.min()), float(values.max())
     pad = 0.05 * (high - low + 1e-6)
     return [low - pad, high + pad]
+
+
+def _act(action, home: Path, name: str) -> None:
+    try:
+        action(home, name)
+    except ValueError as err:  # a JobError: busy, running, taken
+        st.error(str(err))
+
+
+def job_panel(job: jobs.JobStatus, home: Path, manage: bool) -> None:
+    """One training job: its state, progress, curves, the map forming while it runs, and its actions
+    (Cancel, Resume, Delete need `manage`: classroom mode keeps them for the teacher)."""
+    with st.container(border=True):
+        head, actions = st.columns([4, 1])
+        head.markdown(f"**{job.name}** · {job.state}" + (f" · {job.message}" if job.message else ""))
+        p = job.progress
+        if job.active and p is not None:
+            left = p.elapsed / max(p.fraction, 1e-9) * (1 - p.fraction)
+            head.progress(min(p.fraction, 1.0), text=f"epoch {p.epoch}/{p.epochs} · step {p.step}/{p.steps} · recon "
+                                                     f"{p.recon:.1f} · KL {p.kl:.2f} nats · about {left:.0f}s left")
+        if job.active:
+            actions.button("Cancel", key=f"cancel_{job.name}", on_click=_act, args=(jobs.cancel, home, job.name),
+                           disabled=not manage)
+        elif job.state in ("stopped", "cancelled", "failed"):
+            actions.button("Resume", key=f"resume_{job.name}", on_click=_act, args=(jobs.resume, home, job.name),
+                           disabled=not manage)
+        if not job.active:
+            actions.button("Delete", key=f"delete_{job.name}", on_click=_act, args=(jobs.delete, home, job.name),
+                           disabled=not manage)
+        if job.state == "done" and job.name in explorer.available_models() and actions.button("Open", key=f"open_{job.name}"):
+            st.session_state["model_label"] = job.name
+            st.switch_page("../pages/home.py")
+        if job.epochs:
+            st.plotly_chart(figures.loss_curves([e.epoch for e in job.epochs], [e.recon for e in job.epochs],
+                                                [e.kl for e in job.epochs], height=240), key=f"curves_{job.name}",
+                            width="stretch")
+        if job.active:
+            live = explorer.live_map(home / "jobs" / job.name)
+            if live is not None:
+                epoch, xy, labels = live
+                st.plotly_chart(figures.map_figure(xy, labels, [str(i) for i in range(int(labels.max()) + 1)],
+                                                   figures.MapLayers(), f"live-{job.name}", height=380),
+                                key=f"live_{job.name}", width="stretch")
+                st.caption(f"The codes after epoch {epoch}: the map forming while the model trains.")
+        if job.state == "failed":
+            st.code(job.log_tail[-800:] or "(no log)", language=None)

@@ -3,7 +3,6 @@ import argparse
 import tempfile
 from pathlib import Path
 
-import torch
 
 from acn_core.runtime import configure
 

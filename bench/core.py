@@ -277,7 +277,7 @@ def explorer_latency(bundle_path: Path, region_size: int = 1000) -> list[Row]:
     from streamlit.testing.v1 import AppTest
 
     from acn_core.bundle import load
-    from acn_core.data import user_image
+    from acn_core.images import user_image
     from acn_core.images import to_png_bytes
     from acn_core.sampling import inspect_image
 

@@ -6,6 +6,7 @@ import streamlit as st
 import explorer
 import figures
 import panels
+import state
 
 st.title("Compare two models")
 models = explorer.available_models()
@@ -33,22 +34,22 @@ st.dataframe(explorer.compare_table(a, b, label_a, label_b, overlap), hide_index
 st.caption("KL of a collapsed code goes to zero and its sampled codes classify at chance (0.1): that is what "
            "a VAE with a PixelCNN decoder does, and what an ACN avoids. Neighbour overlap: Jaccard index of each "
            "sample's K-neighbour sets under the two models.")
-explorer.sync_url(compare_a=label_a, compare_b=label_b, k=None)  # the colouring and selection follow below
+state.sync_url(compare_a=label_a, compare_b=label_b, k=None)  # the colouring and selection follow below
 if not same_samples:
     st.info("These models were trained on different images, so their samples cannot be matched one to one.")
     st.stop()
 
 for key in ("compare_map_a", "compare_map_b"):  # a click or a region in either map selects in both
-    clicked, _, new_region = explorer.map_event(key)
+    clicked, _, new_region = state.map_event(key)
     if clicked is not None:
-        explorer.select_sample(clicked)
+        state.select_sample(clicked)
     if new_region is not None:
-        explorer.set_region(new_region)
-sample = explorer.selected_sample(a)
-region = explorer.region(a)
+        state.set_region(new_region)
+sample = state.selected_sample(a)
+region = state.region(a)
 colour = st.radio("Colour the maps by", ["label", "neighbour overlap"], horizontal=True, key="compare_colour")
-explorer.sync_url(sample=sample, compare_colour=colour,
-                  sel=None if region is None else explorer.encode_ids(region, a.n_train))
+state.sync_url(sample=sample, compare_colour=colour,
+                  sel=None if region is None else state.encode_ids(region, a.n_train))
 views = [explorer.inspect(a, sample, k, samples=4), explorer.inspect(b, sample, k, samples=4)]
 for col, model, label, view, key in zip(st.columns(2), (a, b), (label_a, label_b), views,
                                         ("compare_map_a", "compare_map_b")):

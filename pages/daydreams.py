@@ -4,6 +4,7 @@ import streamlit as st
 
 import explorer
 import figures
+import state
 from acn_core.images import grid, to_gif_bytes, to_png_bytes
 from acn_core.model import DECODE_MODES
 from acn_core.sampling import DEFAULT_DAYDREAM_MODE, MAX_DAYDREAM_STEPS, daydream
@@ -31,8 +32,8 @@ elif start_mode == "index":
 elif start_mode == "your image":
     start = st.session_state["your_image"]
 else:
-    start = explorer.selected_sample(bundle)
-explorer.sync_url(dd_start=start if np.ndim(start) == 0 else None, dd_seed=seed, dd_mode=mode)
+    start = state.selected_sample(bundle)
+state.sync_url(dd_start=start if np.ndim(start) == 0 else None, dd_seed=seed, dd_mode=mode)
 
 chain_key = (bundle.content_hash, start if np.ndim(start) == 0 else start.tobytes(), seed, mode)
 state = st.session_state.get("daydream")

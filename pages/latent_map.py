@@ -6,6 +6,7 @@ import streamlit as st
 import explorer
 import figures
 import panels
+import state
 from acn_core import sampling
 
 bundle = explorer.require_bundle()
@@ -15,22 +16,22 @@ controls = st.columns([2, 2, 2, 1.2, 1.4])
 colourings = [c for c, attr in figures.COLOURINGS.items() if attr is None or getattr(bundle, attr) is not None]
 colour_by = controls[0].selectbox("Colour by", colourings, key="map_colour")
 shown_labels = controls[1].multiselect("Show labels (all if empty)", bundle.class_names, key="map_labels")
-k = explorer.k_slider(bundle, controls[2])
+k = state.k_slider(bundle, controls[2])
 show_held_out = controls[4].toggle("Held-out images", key="map_held_out",
                                    help="Held-out codes, placed on the map from their nearest training codes")
 
-clicked, held_out_click, new_region = explorer.map_event("latent_map")
+clicked, held_out_click, new_region = state.map_event("latent_map")
 if clicked is not None:
-    explorer.select_sample(clicked)
+    state.select_sample(clicked)
 if held_out_click is not None:
     st.session_state["held_out_pick"] = held_out_click
 if new_region is not None:
-    explorer.set_region(new_region)
-sample = explorer.selected_sample(bundle)
+    state.set_region(new_region)
+sample = state.selected_sample(bundle)
 st.session_state["sample_input"] = sample
 controls[3].number_input(f"Sample (0-{bundle.n_train - 1})", 0, bundle.n_train - 1, key="sample_input", step=1,
-                         on_change=lambda: explorer.select_sample(st.session_state["sample_input"]))
-region = explorer.region(bundle)
+                         on_change=lambda: state.select_sample(st.session_state["sample_input"]))
+region = state.region(bundle)
 
 held_out = st.session_state.get("held_out_pick") if show_held_out else None
 if held_out is not None and 0 <= held_out < len(bundle.test_labels):
@@ -39,8 +40,8 @@ if held_out is not None and 0 <= held_out < len(bundle.test_labels):
 else:
     view = explorer.inspect(bundle, sample, k)
     title = f"Sample #{sample} · label {bundle.label_name(view.label)}"
-explorer.sync_url(sample=sample, k=k, map_colour=colour_by, map_held_out=1 if show_held_out else None,
-                  sel=None if region is None else explorer.encode_ids(region, bundle.n_train))
+state.sync_url(sample=sample, k=k, map_colour=colour_by, map_held_out=1 if show_held_out else None,
+                  sel=None if region is None else state.encode_ids(region, bundle.n_train))
 
 attribute = figures.COLOURINGS[colour_by]
 visible = np.isin(bundle.labels, [bundle.class_names.index(n) for n in shown_labels]) if shown_labels else None
@@ -66,7 +67,7 @@ with panel:
         ranking = st.selectbox("Rank the training images by", choices, key="map_ranking")
         count = st.slider("How many", 10, min(1000, bundle.n_train), min(100, bundle.n_train), 10, key="map_rank_n")
         if st.button("Show them as the region", key="map_rank_go", icon=":material/sort:"):
-            explorer.set_region(sampling.rank(bundle, ranking, count))
+            state.set_region(sampling.rank(bundle, ranking, count))
             st.rerun()
         st.caption("Code cost: hardest to code from a neighbour. Low neighbour agreement: likely mislabelled or "
                    "ambiguous digits. Reconstruction cost: what the model finds hardest to draw.")
@@ -76,5 +77,5 @@ with panel:
         else:
             panels.region_panel(bundle, region, "map_region")
             if st.button("Clear the selection", key="map_clear", icon=":material/deselect:"):
-                explorer.set_region(None)
+                state.set_region(None)
                 st.rerun()

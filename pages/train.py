@@ -4,7 +4,6 @@ import time
 import streamlit as st
 
 import explorer
-import figures
 import panels
 from acn_core import jobs
 from acn_core.config import DATASETS, DECODERS, ENCODERS, PRIORS, RunConfig
@@ -48,50 +47,6 @@ if submitted and manage:
         st.success(f"Started {name}. It keeps running if you change page or reload.")
 
 
-def act(action, name: str) -> None:
-    try:
-        action(home, name)
-    except ValueError as err:
-        st.error(str(err))
-
-
-def job_panel(job: jobs.JobStatus) -> None:
-    with st.container(border=True):
-        head, actions = st.columns([4, 1])
-        head.markdown(f"**{job.name}** · {job.state}" + (f" · {job.message}" if job.message else ""))
-        p = job.progress
-        if job.active and p is not None:
-            left = p.elapsed / max(p.fraction, 1e-9) * (1 - p.fraction)
-            head.progress(min(p.fraction, 1.0), text=f"epoch {p.epoch}/{p.epochs} · step {p.step}/{p.steps} · recon "
-                                                     f"{p.recon:.1f} · KL {p.kl:.2f} nats · about {left:.0f}s left")
-        if job.active:
-            actions.button("Cancel", key=f"cancel_{job.name}", on_click=act, args=(jobs.cancel, job.name),
-                           disabled=not manage)
-        elif job.state in ("stopped", "cancelled", "failed"):
-            actions.button("Resume", key=f"resume_{job.name}", on_click=act, args=(jobs.resume, job.name),
-                           disabled=not manage)
-        if not job.active:
-            actions.button("Delete", key=f"delete_{job.name}", on_click=act, args=(jobs.delete, job.name),
-                           disabled=not manage)
-        if job.state == "done" and job.name in explorer.available_models() and actions.button("Open", key=f"open_{job.name}"):
-            st.session_state["model_label"] = job.name
-            st.switch_page("../pages/home.py")
-        if job.epochs:
-            st.plotly_chart(figures.loss_curves([e.epoch for e in job.epochs], [e.recon for e in job.epochs],
-                                                [e.kl for e in job.epochs], height=240), key=f"curves_{job.name}",
-                            width="stretch")
-        if job.active:
-            live = explorer.live_map(home / "jobs" / job.name)
-            if live is not None:
-                epoch, xy, labels = live
-                st.plotly_chart(figures.map_figure(xy, labels, [str(i) for i in range(int(labels.max()) + 1)],
-                                                   figures.MapLayers(), f"live-{job.name}", height=380),
-                                key=f"live_{job.name}", width="stretch")
-                st.caption(f"The codes after epoch {epoch}: the map forming while the model trains.")
-        if job.state == "failed":
-            st.code(job.log_tail[-800:] or "(no log)", language=None)
-
-
 all_jobs = jobs.list_jobs(home)
 
 
@@ -101,7 +56,7 @@ def job_list() -> None:
     if not current:
         st.info("No training jobs yet. Fill in the form to start one; the bundled model is ready to explore.")
     for job in current:
-        job_panel(job)
+        panels.job_panel(job, home, manage)
     if any(j.active for j in current) != any(j.active for j in all_jobs):
         st.rerun()  # a job started or ended: refresh the page (and the refresh rate)
 

@@ -6,7 +6,8 @@ import canvas
 import explorer
 import figures
 import panels
-from acn_core.data import IMAGE_SUFFIXES, DataError, user_image
+import state
+from acn_core.images import IMAGE_SUFFIXES, ImageError, user_image
 
 bundle = explorer.require_bundle()
 st.title("Your digit")
@@ -21,14 +22,14 @@ with left:
         raw = uploaded.getvalue() if uploaded is not None else None
     centre = st.toggle("Centre and scale like MNIST", value=channels == 1, key="yd_centre", disabled=channels != 1,
                        help="Crop to the ink, scale it to 20 of 28 pixels and centre it by its mass, as MNIST did")
-    k = explorer.k_slider(bundle, st)
+    k = state.k_slider(bundle, st)
 if raw is None:
     right.info("Draw a digit on the canvas (light on dark, like MNIST), or upload an image file. It is converted "
                f"like folder data to {height}x{width} {'grey' if channels == 1 else 'RGB'} and placed on the map.")
     st.stop()
 try:
     image = user_image(raw, channels, height, centre)
-except DataError as err:
+except ImageError as err:
     right.error(f"This image cannot be used: {err}")
     st.stop()
 

@@ -5,12 +5,11 @@ import shutil
 
 import numpy as np
 import pytest
-import torch
 from safetensors.torch import save_file
 
 from acn_core import bundle, sampling
 from acn_core.build import create, reevaluate
-from acn_core.index import INDEX_FILE, SIDECAR_FILE, CodeIndex
+from acn_core.index import INDEX_FILE, CodeIndex
 from acn_core.storage import BundleError, sha256_file
 from acn_core.train import train
 from conftest import make_data, tiny_config

@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from acn_core import data
+from acn_core import data, images
 from acn_core.config import DataConfig
 from acn_core.data import DataError
 
@@ -99,7 +99,7 @@ def test_folder_converts_and_resizes_and_says_so(tmp_path):  # row 10
 
 
 def test_folder_refuses_huge_images(tmp_path, monkeypatch):  # row 10
-    monkeypatch.setattr(data, "MAX_IMAGE_PIXELS", 10_000)
+    monkeypatch.setattr(images, "MAX_IMAGE_PIXELS", 10_000)
     for i in range(20):
         Image.new("L", (28, 28)).save(tmp_path / f"{i}.png")
     Image.new("L", (200, 200)).save(tmp_path / "huge.png")

@@ -204,8 +204,10 @@ def test_a_dead_process_is_never_running_and_a_damaged_job_is_shown(tmp_path):  
 
 
 def test_a_full_disk_while_checkpointing_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):  # row 30
-    train_module = sys.modules["acn_core.train"]  # `acn_core.train` is the function of the public API
-    real, calls = train_module.write_bytes_atomic, {"n": 0}
+    from acn_core import checkpoint
+    from acn_core.train import train
+
+    real, calls = checkpoint.write_bytes_atomic, {"n": 0}
 
     def full_on_second(path, data):
         calls["n"] += 1
@@ -213,12 +215,12 @@ def test_a_full_disk_while_checkpointing_keeps_the_last_good_checkpoint(tmp_path
             raise OSError(28, "No space left on device", str(path))
         real(path, data)
 
-    monkeypatch.setattr(train_module, "write_bytes_atomic", full_on_second)
+    monkeypatch.setattr(checkpoint, "write_bytes_atomic", full_on_second)
     with pytest.raises(OSError, match="No space left"):
-        train_module.train(tiny_config(epochs=3), make_data(), tmp_path)
+        train(tiny_config(epochs=3), make_data(), tmp_path)
     assert json.loads((tmp_path / "checkpoint.json").read_text())["epochs_done"] == 1
-    monkeypatch.setattr(train_module, "write_bytes_atomic", real)
-    assert train_module.train(tiny_config(epochs=3), make_data(), tmp_path).resumed_from_epoch == 1
+    monkeypatch.setattr(checkpoint, "write_bytes_atomic", real)
+    assert train(tiny_config(epochs=3), make_data(), tmp_path).resumed_from_epoch == 1
 
 
 @pytest.mark.parametrize("args,message", [

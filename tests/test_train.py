@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from acn_core.train import CHECKPOINT_STATE, TrainingCancelled, TrainingDiverged, train
+from acn_core.train import TrainingCancelled, TrainingDiverged, train
 from conftest import make_data, tiny_config
 
 

@@ -21,6 +21,7 @@ from .index import CodeIndex
 from .model import ACN, DECODE_MODES
 from .projection import fit_map, place_on_map
 from .quality import CHAINS, STEPS, judge
+from .runtime import resolve_precision
 from .storage import BundleError, remove_files
 from .checkpoint import CHECKPOINT_FILES
 from .train import Progress, TrainResult, train
@@ -117,6 +118,7 @@ def train_bundle(config: RunConfig, out: Path, run_dir: Path | None = None,
     check_output(out)
     data = load_dataset(config.data)
     config.model.channels, config.model.height, config.model.width = data.shape
+    config.train.precision = resolve_precision(config.train.precision, group.device if group else device)
     config.validate()
     for note in data.notes:
         log(f"note: {note}")

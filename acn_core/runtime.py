@@ -44,6 +44,17 @@ def resolve_device(name: str) -> str:
     return name
 
 
+def resolve_precision(precision: str, device: str = "cpu") -> str:
+    """`auto` -> "bf16" where the device computes bfloat16 natively, else "fp32"; others unchanged."""
+    if precision != "auto":
+        return precision
+    if device.startswith("cuda"):
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    native = [getattr(torch.cpu, name, lambda: False)() for name in ("_is_avx512_bf16_supported",
+                                                                      "_is_amx_tile_supported")]
+    return "bf16" if device == "cpu" and any(native) else "fp32"
+
+
 def writable_numba_cache() -> None:
     """numba caches compiled UMAP code next to the package, which fails on read-only installs
     (BAD_INPUTS row 20): point it at a writable folder unless the user chose one."""

@@ -23,6 +23,7 @@ from .codes import CodeTable
 from .config import RunConfig, TrainConfig
 from .data import ImageData
 from .model import ACN
+from .runtime import resolve_precision
 
 MAX_SNAPSHOT_ITEMS = 5000  # snapshots keep the codes of the first items only, so they stay small
 SNAPSHOTS_PER_RUN = 20
@@ -169,11 +170,12 @@ def train(config: RunConfig, data: ImageData, run_dir: Path | None = None,
     shared out between the processes, and only the main one checkpoints and reports.
     """
     config.validate()
+    device = group.device if group else device
+    config.train.precision = resolve_precision(config.train.precision, device)  # recorded as it ran
     m, tc = config.model, config.train
     if (m.channels, m.height, m.width) != data.shape:
         raise ValueError(f"the model is configured for {m.channels}x{m.height}x{m.width} images but the data is "
                          f"{'x'.join(map(str, data.shape))}; set model channels/height/width from the data")
-    device = group.device if group else device
     main = group is None or group.main
     generator = torch.Generator(device).manual_seed(tc.seed)  # shared by all processes: order, neighbour choice
     with torch.random.fork_rng(devices=[]):  # weight init draws from the global RNG: seed it, then restore it

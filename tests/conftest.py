@@ -32,7 +32,9 @@ def make_data(n_train: int = 48, n_test: int = 12, size: int = 8) -> ImageData:
 
 def tiny_config(**train) -> RunConfig:
     model = ModelConfig(encoder="mlp", code_dim=4, hidden=32, prior_hidden=32, height=8, width=8)
-    return RunConfig(DataConfig(dataset="digits"), model, TrainConfig(**{"epochs": 2, "batch_size": 16, **train}))
+    # fp32: "auto" would pick bf16 on processors with native bfloat16 and make results machine-dependent
+    return RunConfig(DataConfig(dataset="digits"), model, TrainConfig(**{"epochs": 2, "batch_size": 16,
+                                                                          "precision": "fp32", **train}))
 
 
 @pytest.fixture

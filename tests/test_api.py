@@ -154,3 +154,17 @@ def test_prior_samples_and_daydreams_are_seeded_and_their_modes_differ(tiny_bund
         sampling.rank(bundle, "prettiest", 3)
     order = sampling.rank(bundle, "highest code cost", 48)
     assert (np.diff(bundle.code_cost[order]) <= 0).all()
+
+
+def test_auto_precision_is_resolved_and_recorded(monkeypatch):
+    from acn_core.runtime import resolve_precision
+    from acn_core.train import train
+    from conftest import make_data, tiny_config
+
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True, raising=False)
+    assert resolve_precision("auto", "cpu") == "bf16" and resolve_precision("fp32", "cpu") == "fp32"
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    assert resolve_precision("auto", "cpu") == "fp32"
+    config = tiny_config(epochs=1, precision="auto")
+    assert train(config, make_data()).config.train.precision == "fp32"  # what the run used, not "auto"

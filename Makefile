@@ -34,9 +34,10 @@ browser:
 test: install browser
 	$(PY) -m pytest -q
 
-# Rebuild the bundled default model from scratch with a fixed seed (about 100 s on one thread).
+# Rebuild the bundled default model from scratch with a fixed seed (a few minutes on one thread), and its pictures.
 assets: install
 	$(PY) -m acn_core train --dataset mnist5k --seed 0 --out $(DEFAULT_BUNDLE)
+	$(PY) -m acn_core figures $(DEFAULT_BUNDLE) --out assets/figures --name default
 
 bench: install
 	$(PY) -m bench --quick
@@ -44,9 +45,11 @@ bench: install
 clean:
 	rm -rf $(VENV) .pytest_cache
 
-# The paper check's quick budget (about 10 min on 2 cores); its PixelCNN pair and report are bundled.
+# The paper check's full budget (hours on 2 cores; reruns reuse finished models); its PixelCNN pairs, figures
+# and report are bundled.
 paper-assets: install
-	$(PY) -m acn_core paper-check --budget quick --out build/paper-check
+	$(PY) -m acn_core paper-check --budget full --out build/paper-check
 	rm -rf assets/paper-check && mkdir -p assets/paper-check
-	cp -r build/paper-check/pixelcnn-acn build/paper-check/pixelcnn-standard build/paper-check/figures \
-	  build/paper-check/report.md build/paper-check/report.json assets/paper-check/
+	cp -r build/paper-check/pixelcnn-acn build/paper-check/pixelcnn-standard build/paper-check/pixelcnn-spatial-acn \
+	  build/paper-check/pixelcnn-spatial-standard build/paper-check/figures build/paper-check/report.md \
+	  build/paper-check/report.json assets/paper-check/

@@ -1,4 +1,4 @@
-"""Command line: `python -m acn_core train | evaluate | neighbours | daydream | paper-check`.
+"""Command line: `python -m acn_core train | evaluate | neighbours | daydream | figures | paper-check`.
 
 The training options are made from the config dataclasses' fields (name, type, help, allowed values),
 so a new config field is a new option with no other change here.
@@ -160,6 +160,16 @@ def cmd_daydream(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_figures(args: argparse.Namespace) -> int:
+    from .bundle import load
+    from .paper_check import write_figures
+
+    bundle = load(Path(args.bundle))
+    write_figures(bundle, Path(args.out), args.name or bundle.name)
+    print(f"wrote {args.out}/{args.name or bundle.name}-recon.png, -prior.png and -daydream.png")
+    return 0
+
+
 def cmd_paper_check(args: argparse.Namespace) -> int:
     from .paper_check import paper_check
 
@@ -227,6 +237,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--columns", type=_range(0, 1000), default=0, help="frames per row (0 = one row)")
     p.add_argument("--out", required=True, help="PNG file to write")
     p.set_defaults(func=cmd_daydream)
+    p = add("figures", "write a bundle's reconstructions, prior samples and daydreams as PNG files")
+    p.add_argument("bundle")
+    p.add_argument("--out", required=True, help="folder for the PNG files")
+    p.add_argument("--name", default="", help="file name prefix (default: the bundle's name)")
+    p.set_defaults(func=cmd_figures)
     p = add("paper-check", "the paper's claim: fast/PixelCNN decoder x ACN/standard prior, ablations")
     p.add_argument("--out", required=True, help="folder for the models, report.json, report.md and figures")
     p.add_argument("--budget", default="quick", choices=("quick", "full"))

@@ -40,7 +40,7 @@ def pixelcnn_config(conditioning: str, prior: str, epochs: int) -> RunConfig:
     m, t = config.model, config.train
     m.encoder, m.encoder_input, m.decoder, m.prior = "mlp", "binary", "pixelcnn", prior
     m.pixelcnn_layers, m.pixelcnn_kernel, m.pixelcnn_channels, m.pixelcnn_conditioning = 4, 5, 32, conditioning
-    t.epochs, t.batch_size, t.lr_schedule = epochs, 64, "constant"
+    t.epochs, t.batch_size, t.lr_schedule, t.precision = epochs, 64, "constant", "fp32"  # bf16 not validated here
     return config
 
 
@@ -67,11 +67,12 @@ def run_variant(key: str, config_dict: dict, out: str, budget: str, device: str 
     Runs in a worker process with one torch thread."""
     from .build import train_bundle
     from .bundle import load
-    from .runtime import configure
+    from .runtime import configure, resolve_precision
     from .sampling import DEFAULT_DAYDREAM_MODE, display_mode
 
     configure(1)
     config = RunConfig.from_dict(config_dict)
+    config.train.precision = resolve_precision(config.train.precision, device)
     out_dir = Path(out)
     bundle_dir = out_dir / key
     started = time.perf_counter()
@@ -83,7 +84,7 @@ def run_variant(key: str, config_dict: dict, out: str, budget: str, device: str 
         train_bundle(config, bundle_dir, out_dir / f"{key}.run", device=device, log=lambda line: None,
                      chains=BUDGETS[budget]["chains"], steps=BUDGETS[budget]["steps"])
     loaded = load(bundle_dir)
-    _figures(loaded, out_dir / "figures", key)
+    write_figures(loaded, out_dir / "figures", key)
     e, history = loaded.evaluation, loaded.history
     mode = "sample" if loaded.model.decoder.autoregressive else DEFAULT_DAYDREAM_MODE
     daydream = e.daydream(mode) or e.daydream(display_mode(loaded))
@@ -101,7 +102,7 @@ def run_variant(key: str, config_dict: dict, out: str, budget: str, device: str 
     return entry
 
 
-def _figures(bundle, folder: Path, key: str) -> None:
+def write_figures(bundle, folder: Path, key: str) -> None:
     """Reconstructions (the original above three decodes of z ~ q(z|x): what stays is what the code holds),
     prior samples and two daydream chains."""
     from .images import grid, save_png

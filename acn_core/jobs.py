@@ -252,7 +252,7 @@ class LiveMap:
     """Writes the map of the latest code-table snapshot for the Train page (at most every
     `every` seconds, so mapping never takes much of a job's time), aligned with the previous frame."""
 
-    def __init__(self, job_dir: Path, every: float = 20.0):
+    def __init__(self, job_dir: Path, every: float = 45.0):
         self.path, self.every, self.last = job_dir / LIVE_MAP, every, -float("inf")
 
     def __call__(self, epoch: int, codes, labels) -> None:

@@ -17,7 +17,7 @@ from .projection import place_on_map
 
 MAX_DAYDREAM_STEPS = 500
 # what daydream frames show and what the chain continues from, chosen by `quality.daydream_scores` (README)
-DEFAULT_DAYDREAM_MODE = "mean"
+DEFAULT_DAYDREAM_MODE = "threshold"
 Progress = Callable[[float], None] | None
 
 

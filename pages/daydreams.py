@@ -15,7 +15,9 @@ st.caption("From a real image: c = E(x), z ~ p(z | c), x' from r(x | z), and aga
            "the chain wanders through neighbouring styles and classes.")
 
 c = st.columns([2, 1, 1, 1])
-sources = ["selected sample", "index", "random sample"] + (["your image"] if "your_image" in st.session_state else [])
+yours = st.session_state.get("your_image")
+fits = yours is not None and tuple(yours.shape) == tuple(bundle.dataset.shape)  # drawn for this model's image size
+sources = ["selected sample", "index", "random sample"] + (["your image"] if fits else [])
 if st.session_state.get("dd_start_mode") not in sources:
     st.session_state["dd_start_mode"] = "index" if "dd_start" in st.session_state else "selected sample"
 start_mode = c[0].radio("Start from", sources, horizontal=True, key="dd_start_mode")
@@ -30,7 +32,7 @@ elif start_mode == "index":
     st.session_state["dd_start"] = min(max(int(st.session_state.get("dd_start", 0)), 0), bundle.n_train - 1)
     start = int(c[0].number_input(f"Start index (0-{bundle.n_train - 1})", 0, bundle.n_train - 1, key="dd_start"))
 elif start_mode == "your image":
-    start = st.session_state["your_image"]
+    start = yours
 else:
     start = state.selected_sample(bundle)
 state.sync_url(dd_start=start if np.ndim(start) == 0 else None, dd_seed=seed, dd_mode=mode)

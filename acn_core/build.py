@@ -13,17 +13,17 @@ import numpy as np
 import torch
 
 from .bundle import CONFIG_FILE, Bundle, DatasetInfo, save
+from .checkpoint import CHECKPOINT_FILES
 from .codes import exact_knn
 from .config import RunConfig
 from .data import ImageData, Split, load_dataset
-from .evaluate import CHUNK, EVAL_SEED, Evaluation, code_costs, encode_images, evaluate, fixed_views
+from .evaluate import CHUNK, Evaluation, code_costs, encode_images, evaluate, fixed_views
 from .index import CodeIndex
 from .model import ACN, DECODE_MODES
 from .projection import fit_map, place_on_map
 from .quality import CHAINS, STEPS, judge
 from .runtime import resolve_precision
 from .storage import BundleError, remove_files
-from .checkpoint import CHECKPOINT_FILES
 from .train import Progress, TrainResult, train
 
 MAX_REPLAY_POINTS = 5000
@@ -68,7 +68,7 @@ def create(result: TrainResult, data: ImageData, out: Path, training_seconds: fl
     config, model = result.config, result.model.eval()
     train_codes = encode_images(model, data.train.images)
     test_codes = encode_images(model, data.test.images)
-    evaluation = evaluate(model, data, train_codes, k=config.train.k)
+    evaluation = evaluate(model, data, train_codes)
     if chains:
         evaluation.recon_label_agreement, evaluation.data_on_data_fraction, evaluation.daydreams = judge(
             model, data, judged_modes(model), chains, steps, seed=config.train.seed)
@@ -148,7 +148,7 @@ def reevaluate(loaded: Bundle, chains: int = CHAINS, steps: int = STEPS) -> Eval
                      Split(loaded.train_images, torch.as_tensor(loaded.labels), torch.as_tensor(loaded.source_index)),
                      Split(loaded.test_images, torch.as_tensor(loaded.test_labels),
                            torch.arange(len(loaded.test_labels))), loaded.class_names)
-    evaluation = evaluate(loaded.model, data, loaded.train_codes, k=loaded.config.train.k, seed=EVAL_SEED)
+    evaluation = evaluate(loaded.model, data, loaded.train_codes)
     if chains:
         evaluation.recon_label_agreement, evaluation.data_on_data_fraction, evaluation.daydreams = judge(
             loaded.model, data, judged_modes(loaded.model), chains, steps, seed=loaded.config.train.seed)

@@ -19,6 +19,7 @@ from .model import ACN
 
 EVAL_SEED = 1234
 CHUNK = 1000
+KNN_K = 5  # the k-NN classifier of codes and pixels (ACN.md); not the neighbour K of training
 ACTIVE_DIM_THRESHOLD = 0.01  # a dimension is active when its code mean varies more than this
 BOUND_NOTE = ("Held-out images are coded with the prior conditioned on their nearest training code: an upper "
               "bound on a code length given the training codes, not an i.i.d. test NLL.")
@@ -152,7 +153,7 @@ def code_costs(model: ACN, codes: torch.Tensor, context: torch.Tensor | None, sa
 
 
 @torch.no_grad()
-def evaluate(model: ACN, data: ImageData, train_codes: torch.Tensor, k: int = 5, seed: int = EVAL_SEED
+def evaluate(model: ACN, data: ImageData, train_codes: torch.Tensor, k: int = KNN_K, seed: int = EVAL_SEED
              ) -> Evaluation:
     """Code lengths and k-NN accuracies on `data.test`; `train_codes` are `encode_images(data.train)`.
     Pictures are judged separately (`quality.judge`)."""

@@ -26,7 +26,7 @@ from .model import ACN
 from .runtime import resolve_precision
 
 MAX_SNAPSHOT_ITEMS = 5000  # snapshots keep the codes of the first items only, so they stay small
-SNAPSHOTS_PER_RUN = 20
+SNAPSHOTS_PER_RUN = 16
 
 
 class TrainingDiverged(RuntimeError):

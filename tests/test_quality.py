@@ -1,0 +1,84 @@
+"""The picture measures (a seeded pixel classifier judging reconstructions and daydreams) and the paper
+check's criteria."""
+import pytest
+import torch
+
+from acn_core import paper_check
+from acn_core.bundle import load
+from acn_core.data import ImageData, Split
+from acn_core.quality import daydream_scores, probabilities, recon_label_agreement, train_classifier
+from conftest import make_data
+
+
+def _data(bundle) -> ImageData:
+    return ImageData("bars", Split(bundle.train_images, torch.as_tensor(bundle.labels), torch.arange(bundle.n_train)),
+                     Split(bundle.test_images, torch.as_tensor(bundle.test_labels),
+                           torch.arange(len(bundle.test_labels))), bundle.class_names)
+
+
+def test_the_classifier_is_seeded_and_reads_the_bars():
+    data = make_data(n_train=240, n_test=60)
+    a = train_classifier(data.train.images, data.train.labels, 3, seed=1, epochs=5)
+    b = train_classifier(data.train.images, data.train.labels, 3, seed=1, epochs=5)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    probs = probabilities(a, data.test.images.float() / 255)
+    assert (probs.argmax(1) == data.test.labels).float().mean() == 1.0
+
+
+def test_reconstructions_keep_labels_only_when_the_decoder_uses_the_code():
+    from acn_core.train import train
+    from conftest import tiny_config
+
+    data = make_data(n_train=192, n_test=48)
+    model = train(tiny_config(epochs=25), data).model
+    classifier = train_classifier(data.train.images, data.train.labels, 3, epochs=10)
+    kept = recon_label_agreement(model, classifier, data.test.images, data.test.labels)
+    with torch.no_grad():  # a decoder that ignores z: every reconstruction is drawn from the same distribution
+        model.decoder.net[0].weight.zero_()
+    ignored = recon_label_agreement(model, classifier, data.test.images, data.test.labels)
+    assert kept >= 0.9 and ignored <= 0.6, (kept, ignored)
+
+
+def test_daydream_scores_per_mode(tiny_bundle):
+    bundle = load(tiny_bundle)
+    data = _data(bundle)
+    classifier = train_classifier(data.train.images, data.train.labels, 3, epochs=10)
+    scores = daydream_scores(bundle.model, classifier, data.test.images[:6], ("mean", "sample", "threshold"), steps=8)
+    assert [s.mode for s in scores] == ["mean", "sample", "threshold"]
+    assert all(0 <= s.on_data_fraction <= 1 and 1 <= s.classes_visited <= 3 for s in scores)
+    again = daydream_scores(bundle.model, classifier, data.test.images[:6], ("mean",), steps=8)
+    assert again[0] == scores[0]  # seeded
+
+
+def _entry(kl, sampled, agreement=None, on_data=None):
+    return {"kl_nats": kl, "sampled_code_knn_accuracy": sampled, "recon_label_agreement": agreement,
+            "daydream_on_data_fraction": on_data, "total_nats": 90.0, "code_knn_accuracy": 0.5,
+            "train_kl_nats": 1.0}
+
+
+def test_the_paper_check_criteria_decide_and_say_what_failed():
+    collapsed, kept = _entry(0.1, 0.11, 0.1, 0.2), _entry(3.0, 0.7, 0.85, 0.9)
+    assert all(paper_check.judge_pair(collapsed, kept).values())
+    lines = paper_check.verdict({"pixelcnn-standard": collapsed, "pixelcnn-acn": kept})
+    assert "Claim reproduced" in lines[0]
+    weak = _entry(1.5, 0.3, 0.4, None)  # the ACN keeps too little, and its daydreams were not judged
+    checks = paper_check.judge_pair(_entry(0.7, 0.15), weak)
+    assert [name for name, ok in checks.items() if not ok] == [
+        "VAE KL below 0.5 nats", "ACN sampled-code k-NN at least 0.6", "ACN reconstructions keep the label (>= 0.8)",
+        "ACN daydream frames on the data (>= 0.8)"]
+    line = paper_check.verdict({"pixelcnn-standard": _entry(0.7, 0.15), "pixelcnn-acn": weak})[0]
+    assert "NOT reproduced" in line and "VAE KL below 0.5 nats" in line
+
+
+def test_the_variants_share_data_seed_and_decoder_across_each_pair():
+    variants = paper_check.variants("quick")
+    assert list(variants)[:4] == ["pixelcnn-acn", "pixelcnn-standard", "pixelcnn-spatial-acn",
+                                  "pixelcnn-spatial-standard"]
+    for pair in ("pixelcnn", "pixelcnn-spatial"):
+        acn, vae = variants[f"{pair}-acn"].to_dict(), variants[f"{pair}-standard"].to_dict()
+        acn["model"].pop("prior"), vae["model"].pop("prior")
+        assert acn == vae  # the same networks and training; only the prior differs
+    assert variants["fast-acn-no-unique"].train.unique_neighbours is False
+    assert variants["fast-acn-self-neighbour"].train.allow_self_neighbour is True
+    with pytest.raises(ValueError, match="budget must be one of"):
+        paper_check.variants("huge")

@@ -94,12 +94,16 @@ def test_click_a_point_then_daydream(app_url):
         page.get_by_role("link", name="Your digit").click()
         canvas = page.locator("canvas").first
         expect(canvas).to_be_visible(timeout=30000)
+        for _ in range(100):  # the component's script attaches its handlers after the canvas appears
+            if canvas.evaluate("c => c.onpointerdown !== null"):
+                break
+            page.wait_for_timeout(100)
         c = canvas.bounding_box()
         page.mouse.move(c["x"] + c["width"] * 0.5, c["y"] + c["height"] * 0.15)
         page.mouse.down()
         page.mouse.move(c["x"] + c["width"] * 0.5, c["y"] + c["height"] * 0.85, steps=12)  # a "1"
         page.mouse.up()
-        expect(page.get_by_text("nearest neighbours in code space")).to_be_visible(timeout=30000)
+        expect(page.get_by_text("nearest neighbours in code space")).to_be_visible(timeout=60000)
         expect(page.get_by_text("Your image · nearest label")).to_be_visible()
         if shots:
             page.screenshot(path=f"{shots}/your_digit.png")

@@ -21,6 +21,7 @@ pixelcnn = core.REPO / "assets" / "paper-check" / "pixelcnn-acn"
 mlp = {"model.encoder": "mlp", "model.encoder_input": "binary"}  # the public re-implementations' kind of model
 parts = [lambda: core.training_step_overhead(args.bundle, (5_000, 60_000)),
          lambda: core.training_step_overhead(pixelcnn, (60_000,), batch=64),
+         lambda: core.pixelcnn_latency(pixelcnn),
          lambda: core.precision_and_compile(args.bundle),
          lambda: core.precision_and_compile(pixelcnn, batch=64),
          lambda: core.scaling(mlp, name="MLP ACN like the public ones"), lambda: core.scaling({}),

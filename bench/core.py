@@ -402,3 +402,16 @@ def big_bundle(build: Path) -> Path:
     subprocess.run([sys.executable, "-m", "acn_core", "train", "--dataset", "mnist", "--root", str(root), "--encoder",
                     "mlp", "--epochs", "2", "--out", str(out)], check=True, cwd=REPO)
     return out
+
+
+def pixelcnn_latency(bundle_path: Path) -> list[Row]:
+    """What a click costs with the PixelCNN decoder: the decode of z = c and three of z ~ q(z|x), one batch."""
+    from acn_core.bundle import load
+    from acn_core.sampling import reconstruct
+
+    bundle = load(bundle_path)
+    t = best_time(lambda: reconstruct(bundle, 1, samples=3), repeats=3, min_seconds=0)
+    m = bundle.config.model
+    what = f"{m.pixelcnn_layers} layers, {m.pixelcnn_conditioning}" if m.decoder == "pixelcnn" else m.decoder
+    return [Row(f"{m.decoder} reconstructions, 1 + 3 ({what})",
+                t * 1e3, "ms", "goal", 1000.0, 1000.0 / (t * 1e3), "ratio = goal / measured (>1 meets it)")]

@@ -361,11 +361,16 @@ def throughput(config_changes: dict, processes: int, epochs: int = 3) -> float:
             f"c.train.epochs = {epochs}\nd = load_dataset(c.data)\nc.model.channels, c.model.height, c.model.width"
             " = d.shape\ng = from_environment('cpu')\nr = train(c, d, group=g)\nif g is None or g.main:\n"
             "    print(json.dumps([len(d.train), [h.seconds for h in r.history]]))\n")
+        from .browser import free_port
+
         launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(processes),
-                    "--master-addr", "127.0.0.1", "--master-port", str(29500 + processes)] if processes > 1 \
+                    "--master-addr", "127.0.0.1", "--master-port", str(free_port())] if processes > 1 \
             else [sys.executable]
-        out = subprocess.run([*launcher, str(script)], capture_output=True, text=True, check=True, cwd=REPO,
-                             env={**os.environ, "OMP_NUM_THREADS": "1"}).stdout
+        proc = subprocess.run([*launcher, str(script)], capture_output=True, text=True, cwd=REPO,
+                              env={**os.environ, "OMP_NUM_THREADS": "1"})
+        if proc.returncode:
+            raise RuntimeError(f"training for the throughput row failed: {proc.stderr[-2000:]}")
+        out = proc.stdout
     images, seconds = json.loads(out.strip().splitlines()[-1])
     seconds = seconds[1:] or seconds  # the first epoch warms up
     return images / (sum(seconds) / len(seconds))

@@ -61,14 +61,20 @@ def clustered_codes(n: int, dim: int = 16, clusters: int = 10, seed: int = 0) ->
     return (centres[rng.integers(clusters, size=n)] + rng.normal(0, 2, (n, dim))).astype(np.float32)
 
 
-def trained_setup(bundle_path: Path, table_size: int, batch: int, precision: str = "fp32"
+def trained_setup(bundle_path: Path, table_size: int, batch: int, precision: str = "fp32", mlp: bool = False
                   ) -> tuple[Trainer, Trainer, torch.Tensor, torch.Tensor]:
     """Two trainers that start from the bundled model, one with its ACN prior and one with the same encoder
     and decoder and the standard prior, sharing one code table of `table_size` rows (the bundle's codes,
-    tiled with a little noise beyond its size); a batch of its training images and their table rows."""
+    tiled with a little noise beyond its size); a batch of its training images and their table rows.
+    With `mlp`, the networks are instead the MLP encoder and decoder (untrained; the codes stay the bundle's)."""
     from acn_core.bundle import load
 
     bundle = load(bundle_path)
+    if mlp:
+        config = copy.deepcopy(bundle.config.model)
+        config.encoder, config.decoder = "mlp", "mlp"
+        torch.manual_seed(0)
+        bundle.model = ACN(config)
     codes = bundle.train_codes
     g = torch.Generator().manual_seed(0)
     tiled = codes.repeat(-(-table_size // codes.shape[0]), 1)[:table_size].clone()
@@ -92,12 +98,12 @@ def train_step(trainer: Trainer, images: torch.Tensor, indices: torch.Tensor) ->
 
 
 def training_step_overhead(bundle_path: Path, table_sizes: tuple[int, ...], batch: int = 128,
-                           precision: str = "fp32") -> list[Row]:
+                           precision: str = "fp32", mlp: bool = False) -> list[Row]:
     """One optimiser step of the ACN (neighbour search + mixture prior) vs the standard-prior VAE,
-    starting from the bundled model, at each code-table size."""
+    starting from the bundled model (or MLP networks, `mlp`), at each code-table size."""
     rows = []
     for n in table_sizes:
-        acn, standard, images, idx = trained_setup(bundle_path, n, batch, precision)
+        acn, standard, images, idx = trained_setup(bundle_path, n, batch, precision, mlp)
         timings = {prior: best_time(lambda: train_step(trainer, images, idx))
                    for prior, trainer in (("standard", standard), ("acn", acn))}
         with torch.no_grad():
@@ -108,7 +114,8 @@ def training_step_overhead(bundle_path: Path, table_sizes: tuple[int, ...], batc
             acn.table.pick_neighbours(codes, idx, 5, acn.generator)
 
         search_time = best_time(search)
-        rows.append(Row(f"train step ACN/standard, {acn.model.config.decoder}, table {n:,}", timings["acn"] * 1e3,
+        m = acn.model.config
+        rows.append(Row(f"train step ACN/standard, {m.encoder}/{m.decoder} {precision}, table {n:,}", timings["acn"] * 1e3,
                         "ms", "standard prior step", timings["standard"] * 1e3, timings["acn"] / timings["standard"],
                         f"ratio = ACN time / standard time; neighbour search {search_time * 1e3:.2f} ms "
                         f"({search_time / timings['acn']:.0%} of the ACN step)"))

@@ -6,7 +6,7 @@ from bench import core
 
 def test_bench_runs_on_tiny_sizes(tiny_bundle, tmp_path):
     tiny = {"data.dataset": "digits", "data.max_train": 256, "model.encoder": "mlp", "model.hidden": 32}
-    rows = (core.training_step_overhead(tiny_bundle, (300,), batch=16) + core.neighbour_search((300,), batch=16, loop_queries=4)
+    rows = (core.training_step_overhead(tiny_bundle, (300,), batch=16, mlp=True) + core.neighbour_search((300,), batch=16, loop_queries=4)
             + core.code_index((500,), queries=20) + core.machine_limit(tiny_bundle, batch=8)
             + core.app_latency(tiny_bundle, (100,)) + core.explorer_latency(tiny_bundle, region_size=30)
             + core.precision_and_compile(tiny_bundle, batch=8, compile=False) + core.scaling(tiny, epochs=2)

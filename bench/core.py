@@ -83,7 +83,7 @@ def trained_setup(bundle_path: Path, table_size: int, batch: int, precision: str
     table.update(torch.arange(table_size), tiled)
     config = TrainConfig(precision=precision)
     acn = copy.deepcopy(bundle.model).train()
-    standard_config = copy.deepcopy(bundle.config.model)
+    standard_config = copy.deepcopy(acn.config)
     standard_config.prior = "standard"
     standard = ACN(standard_config)
     standard.load_state_dict({k: v for k, v in acn.state_dict().items() if not k.startswith("prior.")})

@@ -111,9 +111,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir) if args.run_dir else out.with_name(out.name + ".run")
     stop_file = Path(args.stop_file) if args.stop_file else None
     quiet = args.quiet or (group is not None and not group.main)
-    train_bundle(config, out, run_dir, (ProgressPrinter(quiet, Path(args.progress_file) if args.progress_file
-                                                        else None),),
-                 should_stop=(lambda: stop_file.exists()) if stop_file else None, device=args.device, group=group)
+    try:
+        train_bundle(config, out, run_dir, (ProgressPrinter(quiet, Path(args.progress_file) if args.progress_file
+                                                            else None),),
+                     should_stop=(lambda: stop_file.exists()) if stop_file else None, device=args.device, group=group)
+    finally:
+        if group is not None:
+            group.close()
     if group is None or group.main:
         print(summary(load(out).evaluation))
     return 0

@@ -52,6 +52,11 @@ class Group:
     def barrier(self) -> None:
         dist.barrier()
 
+    def close(self) -> None:
+        """Leave the job together: a process that exits while another still talks to it makes gloo abort."""
+        dist.barrier()
+        dist.destroy_process_group()
+
 
 def from_environment(device: str) -> Group | None:
     """Join the torchrun job described by the environment (WORLD_SIZE > 1), or None for one process."""

@@ -367,7 +367,7 @@ def throughput(config_changes: dict, processes: int, epochs: int = 3) -> float:
             f"for k, v in {config_changes!r}.items():\n    s, f = k.split('.')\n    setattr(getattr(c, s), f, v)\n"
             f"c.train.epochs = {epochs}\nd = load_dataset(c.data)\nc.model.channels, c.model.height, c.model.width"
             " = d.shape\ng = from_environment('cpu')\nr = train(c, d, group=g)\nif g is None or g.main:\n"
-            "    print(json.dumps([len(d.train), [h.seconds for h in r.history]]))\n")
+            "    print(json.dumps([len(d.train), [h.seconds for h in r.history]]))\nif g is not None:\n    g.close()\n")
         from .browser import free_port
 
         launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(processes),

@@ -36,3 +36,5 @@ if __name__ == "__main__":
         tensors["table"] = result.code_table.codes
         tensors["processes"] = torch.tensor([group.size if group else 1])
         save_file(tensors, str(out))
+    if group is not None:
+        group.close()

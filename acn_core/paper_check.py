@@ -116,7 +116,7 @@ def write_figures(bundle, folder: Path, key: str) -> None:
     _, samples = prior_samples(bundle, 2 * len(items), seed=0)
     save_png(grid(samples, columns=len(items), scale=2), folder / f"{key}-prior.png")
     mode = display_mode(bundle) if bundle.model.decoder.autoregressive else DEFAULT_DAYDREAM_MODE
-    frames = [f.image for start in items[:2] for f in daydream(bundle, start, 2 * len(items) - 1, seed=0, mode=mode)]
+    frames = [f.image for start in items[:2] for f in daydream(bundle, start, 2 * len(items) - 1, seed=start, mode=mode)]
     save_png(grid(np.stack(frames), columns=2 * len(items), scale=2), folder / f"{key}-daydream.png")
 
 

@@ -15,8 +15,9 @@ if len(labels) < 2:
     st.info("Only one model is available. Train another on the Train page (e.g. the same settings with the "
             "standard prior), or upload one on Home, then compare them here.")
     st.stop()
-# the bundled PixelCNN pair tells the paper's story: a VAE that ignores its code beside an ACN that keeps it
-story = ["paper-check/pixelcnn-standard (bundled)", "paper-check/pixelcnn-acn (bundled)"]
+# the bundled spatial PixelCNN pair tells the paper's story in pictures: one code, reconstructions that keep
+# the digit (ACN) beside ones that drift to other digits (VAE)
+story = ["paper-check/pixelcnn-spatial-standard (bundled)", "paper-check/pixelcnn-spatial-acn (bundled)"]
 for key, default in zip(("compare_a", "compare_b"), story if all(s in labels for s in story) else labels[:2]):
     if st.session_state.get(key) not in labels:
         st.session_state[key] = default

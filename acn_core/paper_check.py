@@ -35,12 +35,14 @@ FIGURE_ITEMS = [0, 1, 2, 3, 4, 5, 6, 7]
 
 def pixelcnn_config(conditioning: str, prior: str, epochs: int) -> RunConfig:
     """The probed PixelCNN: 4 gated layers, a 5-wide first window (reach 6 pixels), 32 channels, batch 64,
-    with the MLP encoder seeing the binarised image (as in the validation probes, experiments/)."""
+    K = 5, with the MLP encoder seeing the binarised image (as in the validation probes, experiments/);
+    every setting pinned, so a change of the defaults does not change these models."""
     config = RunConfig()
     m, t = config.model, config.train
     m.encoder, m.encoder_input, m.decoder, m.prior = "mlp", "binary", "pixelcnn", prior
     m.pixelcnn_layers, m.pixelcnn_kernel, m.pixelcnn_channels, m.pixelcnn_conditioning = 4, 5, 32, conditioning
     t.epochs, t.batch_size, t.lr_schedule, t.precision = epochs, 64, "constant", "fp32"  # bf16 not validated here
+    t.k = 5  # as probed (and as every public re-implementation)
     return config
 
 

@@ -39,7 +39,8 @@ class Bernoulli:
 
     @staticmethod
     def sample(params: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        return torch.bernoulli(torch.sigmoid(params), generator=generator)
+        # random draws on the CPU (a CPU generator): the same on any device
+        return torch.bernoulli(torch.sigmoid(params).cpu(), generator=generator).to(params.device)
 
     @staticmethod
     def mean(params: torch.Tensor) -> torch.Tensor:
@@ -75,7 +76,7 @@ class DiscretisedLogistic:
     @classmethod
     def sample(cls, params: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         mean, log_scale = cls.split(params)
-        u = torch.rand(mean.shape, generator=generator).clamp(1e-5, 1 - 1e-5)
+        u = torch.rand(mean.shape, generator=generator).to(mean.device).clamp(1e-5, 1 - 1e-5)
         x = mean + log_scale.exp() * (torch.log(u) - torch.log1p(-u))
         return torch.round((x.clamp(-1, 1) + 1) * 127.5) / 127.5 - 1
 

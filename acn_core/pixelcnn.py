@@ -100,7 +100,7 @@ class GatedPixelCNN(nn.Module):
         left. Returns (samples, per-pixel means at sampling time), both (B, C, H, W)."""
         c, height, width = self.shape
         reach = self.reach
-        x = torch.zeros((z.shape[0], c, height, width))
+        x = torch.zeros((z.shape[0], c, height, width), device=z.device)
         means = torch.zeros_like(x)
         biases = self.biases(z)
         for i in range(height):

@@ -49,10 +49,11 @@ class MixturePrior(nn.Module):
         """Draw z ~ p(z | context): (B, D) -> (B, D)."""
         log_weights, means, scales = self.params(context)
         b, d, m = log_weights.shape
-        pick = torch.multinomial(log_weights.exp().view(-1, m), 1, generator=generator).view(b, d, 1)
+        pick = torch.multinomial(log_weights.exp().view(-1, m).cpu(), 1, generator=generator).view(b, d, 1)
+        pick = pick.to(log_weights.device)  # random draws on the CPU: the same on any device
         mean = means.gather(-1, pick).squeeze(-1)
         scale = scales.gather(-1, pick).squeeze(-1)
-        noise = torch.randn(mean.shape, generator=generator)
+        noise = torch.randn(mean.shape, generator=generator).to(mean.device)
         return mean + scale * noise
 
 
@@ -70,4 +71,4 @@ class StandardPrior(nn.Module):
 
     @torch.no_grad()
     def sample(self, context: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        return torch.randn((context.shape[0], self.code_dim), generator=generator)
+        return torch.randn((context.shape[0], self.code_dim), generator=generator).to(context.device)

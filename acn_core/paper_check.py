@@ -196,6 +196,14 @@ def _fmt(value) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
+def _reused_note(models: dict) -> str:
+    reused = [key for key, e in models.items() if e.get("reused")]
+    if not reused:
+        return ""
+    minutes = sum(models[key].get("train_seconds") or 0 for key in reused) / 60
+    return f" ({len(reused)} models reused from an earlier run in the same folder, their trainings summing to {minutes:.0f} min)"
+
+
 def render_markdown(doc: dict) -> str:
     models = doc["models"]
     pixel = next(iter(models.values()))["pixel_knn_accuracy"]
@@ -211,7 +219,8 @@ def render_markdown(doc: dict) -> str:
                f"Daydreams  \n![](figures/{key}-daydream.png)\n" for key in models]
     criteria = ", ".join(f"{k} = {v}" for k, v in doc.get("criteria", CRITERIA).items())
     return (f"# Paper check ({doc['budget']} budget, {doc['dataset']})\n\n"
-            f"Made by `python -m acn_core paper-check --budget {doc['budget']}` in {doc['wall_seconds'] / 60:.1f} min.\n"
+            f"Made by `python -m acn_core paper-check --budget {doc['budget']}` in {doc['wall_seconds'] / 60:.1f} min"
+            + _reused_note(models) + ".\n"
             "Held-out numbers in nats per image (KL = under the model's own prior; for ACN models the prior is "
             "conditioned on the nearest training code, so the total is an upper bound on a code length given the "
             f"training codes). Raw-pixel k-NN (k = 5) accuracy: {pixel:.3f}; chance: {CHANCE:.1f}. Active dimensions: "

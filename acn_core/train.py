@@ -86,7 +86,7 @@ class TrainResult:
 
 
 def snapshot_epochs(config: TrainConfig) -> set[int]:
-    """Epochs after which the code table is kept: every `snapshot_every` (or ~20 per run), and the last."""
+    """Epochs after which the code table is kept: every `snapshot_every` (or about SNAPSHOTS_PER_RUN per run), and the last."""
     every = config.snapshot_every or max(1, math.ceil(config.epochs / SNAPSHOTS_PER_RUN))
     return {e for e in range(1, config.epochs + 1) if e % every == 0 or e == 1} | {config.epochs}
 

@@ -18,7 +18,7 @@ args = parser.parse_args()
 configure(args.threads)
 
 pixelcnn = core.REPO / "assets" / "paper-check" / "pixelcnn-acn"
-mlp = {"model.encoder": "mlp", "model.encoder_input": "binary"}  # the public re-implementations' kind of model
+mlp = {"model.encoder": "mlp", "model.decoder": "mlp", "model.encoder_input": "binary"}  # the public ones' kind of model
 parts = [lambda: core.training_step_overhead(args.bundle, (5_000, 60_000), mlp=True),
          lambda: core.training_step_overhead(args.bundle, (5_000, 60_000), precision="bf16"),
          lambda: core.training_step_overhead(pixelcnn, (60_000,), batch=64),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -373,10 +374,17 @@ def throughput(config_changes: dict, processes: int, epochs: int = 3) -> float:
         launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(processes),
                     "--master-addr", "127.0.0.1", "--master-port", str(free_port())] if processes > 1 \
             else [sys.executable]
-        proc = subprocess.run([*launcher, str(script)], capture_output=True, text=True, cwd=REPO,
-                              env={**os.environ, "OMP_NUM_THREADS": "1"})
-        if proc.returncode:
-            raise RuntimeError(f"training for the throughput row failed: {proc.stderr[-2000:]}")
+        for attempt in (1, 2):
+            proc = subprocess.run([*launcher, str(script)], capture_output=True, text=True, cwd=REPO,
+                                  env={**os.environ, "OMP_NUM_THREADS": "1"})
+            if not proc.returncode:
+                break
+            # the processes' own messages, not the launcher's summary of them
+            said = [line for line in proc.stderr.splitlines() if re.search(r"error|terminate|what\(\)|abort", line, re.I)]
+            print(f"training for the throughput row failed (attempt {attempt} of 2, code {proc.returncode}):",
+                  *said[:40], sep="\n  ", file=sys.stderr)
+        else:
+            raise RuntimeError("training for the throughput row failed twice (see above)")
         out = proc.stdout
     images, seconds = json.loads(out.strip().splitlines()[-1])
     seconds = seconds[1:] or seconds  # the first epoch warms up

@@ -101,7 +101,8 @@ def he_init(net: nn.Module) -> nn.Module:
     the decoder learns to ignore z and the ACN's code collapses even with an MLP decoder (measured on
     mnist5k: KL 0.0003 nats after 100 epochs); with He initialisation the codes start near unit scale."""
     for layer in net.modules():
-        if isinstance(layer, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+        # on the meta device (shapes only) there is nothing to draw, and normal_ there imports torch._dynamo (1 s)
+        if isinstance(layer, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)) and not layer.weight.is_meta:
             nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
             nn.init.zeros_(layer.bias)
     return net

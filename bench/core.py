@@ -67,16 +67,20 @@ def trained_setup(bundle_path: Path, table_size: int, batch: int, precision: str
     """Two trainers that start from the bundled model, one with its ACN prior and one with the same encoder
     and decoder and the standard prior, sharing one code table of `table_size` rows (the bundle's codes,
     tiled with a little noise beyond its size); a batch of its training images and their table rows.
-    With `mlp`, the networks are instead the MLP encoder and decoder (untrained; the codes stay the bundle's)."""
+    With `mlp`, the networks are instead the MLP encoder and decoder (untrained), and the table holds their codes
+    of the same images: as in training, a batch's codes then lie near their own table entries."""
     from acn_core.bundle import load
+    from acn_core.evaluate import encode_images
 
     bundle = load(bundle_path)
+    codes = bundle.train_codes
     if mlp:
         config = copy.deepcopy(bundle.config.model)
         config.encoder, config.decoder = "mlp", "mlp"
         torch.manual_seed(0)
         bundle.model = ACN(config)
-    codes = bundle.train_codes
+        with torch.no_grad():
+            codes = encode_images(bundle.model.eval(), bundle.train_images)
     g = torch.Generator().manual_seed(0)
     tiled = codes.repeat(-(-table_size // codes.shape[0]), 1)[:table_size].clone()
     tiled[codes.shape[0]:] += 0.05 * codes.std() * torch.randn(tiled[codes.shape[0]:].shape, generator=g)
@@ -102,17 +106,20 @@ def training_step_overhead(bundle_path: Path, table_sizes: tuple[int, ...], batc
                            precision: str = "fp32", mlp: bool = False) -> list[Row]:
     """One optimiser step of the ACN (neighbour search + mixture prior) vs the standard-prior VAE,
     starting from the bundled model (or MLP networks, `mlp`), at each code-table size."""
+    from acn_core.evaluate import encode_images
+
     rows = []
     for n in table_sizes:
         acn, standard, images, idx = trained_setup(bundle_path, n, batch, precision, mlp)
         timings = {prior: best_time(lambda: train_step(trainer, images, idx))
                    for prior, trainer in (("standard", standard), ("acn", acn))}
         with torch.no_grad():
-            codes = acn.model.encode(acn.model.encoder_input(images, images.float() / 255))
+            codes = encode_images(acn.model.eval(), images)
+        acn.model.train()
 
         def search():
             acn.table.start_pass()
-            acn.table.pick_neighbours(codes, idx, 5, acn.generator)
+            acn.table.pick_neighbours(codes, idx, acn.config.k, acn.generator)
 
         search_time = best_time(search)
         m = acn.model.config

@@ -67,18 +67,22 @@ def trained_setup(bundle_path: Path, table_size: int, batch: int, precision: str
     """Two trainers that start from the bundled model, one with its ACN prior and one with the same encoder
     and decoder and the standard prior, sharing one code table of `table_size` rows (the bundle's codes,
     tiled with a little noise beyond its size); a batch of its training images and their table rows.
-    With `mlp`, the networks are instead the MLP encoder and decoder (untrained), and the table holds their codes
-    of the same images: as in training, a batch's codes then lie near their own table entries."""
+    With `mlp`, the networks are instead an MLP encoder and decoder trained for 3 epochs on the same data (an
+    untrained encoder maps every image to nearly one code, and every example would compete for the same
+    neighbours), and the table holds their codes: as in training, a batch's codes lie near their own entries."""
     from acn_core.bundle import load
+    from acn_core.data import load_dataset
     from acn_core.evaluate import encode_images
+    from acn_core.train import train
 
     bundle = load(bundle_path)
     codes = bundle.train_codes
     if mlp:
-        config = copy.deepcopy(bundle.config.model)
-        config.encoder, config.decoder = "mlp", "mlp"
-        torch.manual_seed(0)
-        bundle.model = ACN(config)
+        config = copy.deepcopy(bundle.config)
+        config.model.encoder, config.model.decoder, config.model.encoder_input = "mlp", "mlp", "binary"
+        config.train.epochs = 3
+        with tempfile.TemporaryDirectory() as run_dir:
+            bundle.model = train(config, load_dataset(config.data), Path(run_dir) / "run").model
         with torch.no_grad():
             codes = encode_images(bundle.model.eval(), bundle.train_images)
     g = torch.Generator().manual_seed(0)

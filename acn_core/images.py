@@ -77,8 +77,6 @@ def user_image(raw: bytes, channels: int, image_size: int, centre: bool = False)
     return centre_like_mnist(array) if centre and channels == 1 else array
 
 
-
-
 def to_uint8(images: np.ndarray) -> np.ndarray:
     """(B, C, H, W) floats in [0, 1] -> (B, H, W, C) uint8."""
     return (np.clip(images, 0, 1) * 255 + 0.5).astype(np.uint8).transpose(0, 2, 3, 1)

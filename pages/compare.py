@@ -50,7 +50,7 @@ sample = state.selected_sample(a)
 region = state.region(a)
 colour = st.radio("Colour the maps by", ["label", "neighbour overlap"], horizontal=True, key="compare_colour")
 state.sync_url(sample=sample, compare_colour=colour,
-                  sel=None if region is None else state.encode_ids(region, a.n_train))
+               sel=None if region is None else state.encode_ids(region, a.n_train))
 views = [explorer.inspect(a, sample, k, samples=4), explorer.inspect(b, sample, k, samples=4)]
 for col, model, label, view, key in zip(st.columns(2), (a, b), (label_a, label_b), views,
                                         ("compare_map_a", "compare_map_b")):

@@ -38,23 +38,23 @@ else:
 state.sync_url(dd_start=start if np.ndim(start) == 0 else None, dd_seed=seed, dd_mode=mode)
 
 chain_key = (bundle.content_hash, start if np.ndim(start) == 0 else start.tobytes(), seed, mode)
-state = st.session_state.get("daydream")
-if state is None or state["key"] != chain_key:
+dream = st.session_state.get("daydream")
+if dream is None or dream["key"] != chain_key:
     image = start if np.ndim(start) == 0 else start.astype(np.float32) / 255.0
-    state = st.session_state["daydream"] = {"key": chain_key, "frames": [], "playing": False,
+    dream = st.session_state["daydream"] = {"key": chain_key, "frames": [], "playing": False,
                                             "chain": daydream(bundle, image, MAX_DAYDREAM_STEPS, seed=seed, mode=mode)}
-    state["frames"].append(next(state["chain"]))
+    dream["frames"].append(next(dream["chain"]))
 
 
 def advance() -> None:
-    if len(state["frames"]) > MAX_DAYDREAM_STEPS:
-        state["playing"] = False
+    if len(dream["frames"]) > MAX_DAYDREAM_STEPS:
+        dream["playing"] = False
         return
-    state["frames"].append(next(state["chain"]))
+    dream["frames"].append(next(dream["chain"]))
 
 
 def toggle_play() -> None:
-    state["playing"] = not state["playing"]
+    dream["playing"] = not dream["playing"]
 
 
 def reset() -> None:
@@ -64,20 +64,20 @@ def reset() -> None:
 # callbacks run before the page is drawn again, so the Play/Pause label always shows the current state
 buttons = st.columns([1, 1, 1, 4])
 buttons[0].button("Step", key="dd_step", icon=":material/skip_next:", on_click=advance)
-buttons[1].button("Pause" if state["playing"] else "Play", key="dd_play", on_click=toggle_play,
-                  icon=":material/pause:" if state["playing"] else ":material/play_arrow:")
+buttons[1].button("Pause" if dream["playing"] else "Play", key="dd_play", on_click=toggle_play,
+                  icon=":material/pause:" if dream["playing"] else ":material/play_arrow:")
 buttons[2].button("Reset", key="dd_reset", icon=":material/restart_alt:", on_click=reset)
 origin = f"sample #{start} (label {bundle.label_name(int(bundle.labels[start]))})" if np.ndim(start) == 0 else "your image"
 buttons[3].caption(f"Start: {origin}. Chains stop after {MAX_DAYDREAM_STEPS} steps.")
 
 
-@st.fragment(run_every=1.0 / speed if state["playing"] else None)
+@st.fragment(run_every=1.0 / speed if dream["playing"] else None)
 def player() -> None:
-    if state["playing"]:
+    if dream["playing"]:
         advance()
-        if not state["playing"]:  # the chain hit its bound: redraw the page to stop the timer
+        if not dream["playing"]:  # the chain hit its bound: redraw the page to stop the timer
             st.rerun()
-    frames = state["frames"]
+    frames = dream["frames"]
     latest = frames[-1]
     big, side = st.columns([1, 3])
     big.image(figures.picture(latest.image[None]), width=220,

@@ -41,7 +41,7 @@ else:
     view = explorer.inspect(bundle, sample, k)
     title = f"Sample #{sample} · label {bundle.label_name(view.label)}"
 state.sync_url(sample=sample, k=k, map_colour=colour_by, map_held_out=1 if show_held_out else None,
-                  sel=None if region is None else state.encode_ids(region, bundle.n_train))
+               sel=None if region is None else state.encode_ids(region, bundle.n_train))
 
 attribute = figures.COLOURINGS[colour_by]
 visible = np.isin(bundle.labels, [bundle.class_names.index(n) for n in shown_labels]) if shown_labels else None

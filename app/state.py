@@ -11,9 +11,16 @@ import streamlit as st
 from acn_core.bundle import Bundle
 from explorer import BUNDLED_LABEL, MAX_K, available_models
 
-URL_KEYS = {"sample": int, "k": int, "map_colour": str, "map_held_out": lambda v: v.lower() in ("1", "true"),
-            "dd_seed": int, "dd_mode": str, "dd_start": int, "compare_a": str, "compare_b": str,
-            "compare_colour": str}
+def _flag(value: str) -> bool:
+    return value.lower() in ("1", "true")
+
+
+URL_KEYS = {"sample": int, "k": int, "map_colour": str, "map_held_out": _flag, "map_atlas": _flag,
+            "map_vs_code": _flag, "dd_seed": int, "dd_mode": str, "dd_start": int, "compare_a": str,
+            "compare_b": str, "compare_colour": str,
+            # the teaching views: what is explained / edited ("t12" training, "h3" held-out, "d" your digit)
+            "idea_of": str, "why_pick": int, "why_show": str, "edit_z": str, "walk_a": str, "walk_b": str,
+            "walk_n": int, "walk_sph": _flag}
 
 
 def encode_ids(ids: np.ndarray, n: int) -> str:

@@ -152,3 +152,5 @@ def region(bundle: Bundle) -> np.ndarray | None:
 def set_region(ids: np.ndarray | None) -> None:
     st.session_state["region"] = None if ids is None else np.asarray(ids, dtype=np.int64)
     st.session_state["region_page"] = 0
+    if ids is not None:  # a new region comes into view: the Latent map opens its Region tab on its next run
+        st.session_state["_map_tab_next"] = "Region"

@@ -5,6 +5,7 @@ import streamlit as st
 
 import explorer
 import figures
+import mapview
 import panels
 import state
 from acn_core import sampling
@@ -59,7 +60,7 @@ with map_col:
                f"it; pick the box or lasso tool (toolbar) to select a region; click legend entries to hide labels. "
                f"Code cost: KL of the code under the prior conditioned on its nearest other code.")
 with panel:
-    sample_tab, region_tab, ranking_tab = st.tabs(["Sample", "Region", "Rankings"])
+    sample_tab, region_tab, ranking_tab = mapview.panel_tabs((sample, held_out))
     with sample_tab:
         panels.sample_panel(bundle, view, title, "map_panel")
     with ranking_tab:

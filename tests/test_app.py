@@ -224,3 +224,18 @@ def test_compare_colours_by_neighbour_overlap(explorer_home, tiny_bundle):
     assert table.loc[table["metric"] == "mean neighbour overlap (Jaccard)", "A: x"].iloc[0] == "1.000"
     at.radio(key="compare_colour").set_value("neighbour overlap").run()
     assert not at.exception and any(h.value.startswith("Lowest neighbour overlap") for h in at.subheader)
+
+
+def test_a_new_region_brings_the_region_tab_into_view_and_a_click_the_sample_tab():  # issue 15
+    at = open_page("latent_map")
+    at.session_state["latent_map"] = _region_event(range(0, 40))
+    at.run()
+    assert at.session_state["map_tab"] == "Region"
+    at.session_state["latent_map"] = {"selection": {"points": [{"customdata": [42, 0]}]}}
+    at.run()
+    assert at.session_state["map_tab"] == "Sample" and at.subheader[0].value.startswith("Sample #42")
+    at.button(key="map_rank_go").click().run()  # "Show them as the region" in Rankings
+    assert at.session_state["map_tab"] == "Region"
+    at.session_state["map_region_table"] = {"selection": {"rows": [0], "columns": []}}
+    at.run()  # a row of the region's table opens its sample
+    assert at.session_state["map_tab"] == "Sample"

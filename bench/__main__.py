@@ -15,8 +15,18 @@ parser.add_argument("--big", action="store_true", help="also a 60k-code bundle i
 parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
 parser.add_argument("--threads", type=int, default=1, help="torch threads for every measurement")
 parser.add_argument("--bundle", type=Path, default=core.REPO / "assets" / "default-mnist5k")
+parser.add_argument("--fullsize", type=Path, metavar="DIR", help="only the row for training on the real 60k MNIST "
+                    "under DIR/MNIST/raw, against mnist5k (skipped, with a message, when the files are absent)")
 args = parser.parse_args()
 configure(args.threads)
+if args.fullsize:
+    from .fullsize import fullsize_training
+
+    fullsize_rows = fullsize_training(args.fullsize)
+    core.print_table(fullsize_rows)
+    if args.json:
+        core.write_json(fullsize_rows, args.json)
+    raise SystemExit(0)
 
 pixelcnn = core.REPO / "assets" / "paper-check" / "pixelcnn-acn"
 mlp = {"model.encoder": "mlp", "model.decoder": "mlp", "model.encoder_input": "binary"}  # the public ones' kind of model

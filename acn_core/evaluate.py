@@ -140,13 +140,15 @@ def pca_knn_accuracy(data: ImageData, components: int, k: int = 5) -> float:
 
 @torch.no_grad()
 def code_costs(model: ACN, codes: torch.Tensor, context: torch.Tensor | None, samples: int = 4,
-               seed: int = EVAL_SEED) -> torch.Tensor:
-    """KL of each code under the model's prior, averaged over `samples` draws z ~ q: (N, D) -> (N,)."""
+               seed: int = EVAL_SEED, items: torch.Tensor | None = None) -> torch.Tensor:
+    """KL of each code under the model's prior, averaged over `samples` draws z ~ q: (N, D) -> (N,).
+    Draw s of code i is keyed by (seed, s, items[i]); `items` defaults to 0..N-1 (the training items)."""
     if context is None:
         return kl_standard(codes)
+    items = torch.arange(codes.shape[0]) if items is None else items
     total = torch.zeros(codes.shape[0])
     for sample in range(samples):
-        eps = noise.normal(noise.keys(seed, sample, torch.arange(codes.shape[0])), codes.shape[1], noise.POSTERIOR)
+        eps = noise.normal(noise.keys(seed, sample, items), codes.shape[1], noise.POSTERIOR)
         z = codes + eps
         total += kl_single_sample(z, codes, model.prior.log_prob(z, context))
     return total / samples

@@ -1,0 +1,107 @@
+"""Figures of the teaching views: the posterior over the neighbour's prior per dimension, the KL per
+dimension, an edited code and a walk on the map, a walk's cost per frame. No Streamlit here."""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from acn_core import explain
+from acn_core.bundle import Bundle
+from acn_core.latent import CodeView, Walk
+from figures import NEIGHBOURS, OUTLINE, PATH, SELECTED, MapLayers, map_figure
+
+POSTERIOR, PRIOR, OTHER, STANDARD = "#4e79a7", "#e15759", "#f28e2b", "#888888"
+
+
+def kl_bars(explanation: explain.Explanation, show_standard: bool = False, height: int = 260) -> go.Figure:
+    """The KL of each dimension under the explained prior, the most expensive first (and under N(0, I))."""
+    order = explanation.dims_by_kl()
+    names = [f"d{d}" for d in order]
+    fig = go.Figure(go.Bar(x=names, y=explanation.kl_per_dim[order], name="under p(z | ĉ)" if explanation.conditional
+                           else "under N(0, I)", marker_color=PRIOR,
+                           hovertemplate="dimension %{x}: %{y:.3f} nats<extra></extra>"))
+    if show_standard and explanation.conditional:
+        fig.add_trace(go.Bar(x=names, y=explanation.kl_per_dim_standard[order], name="under N(0, I)",
+                             marker_color=STANDARD, hovertemplate="dimension %{x}: %{y:.1f} nats<extra></extra>"))
+        fig.update_yaxes(type="log")
+    fig.update_layout(height=height, margin={"l": 0, "r": 0, "t": 10, "b": 0}, yaxis_title="KL (nats)",
+                      xaxis={"type": "category", "title": "code dimension, most expensive first"}, barmode="group",
+                      legend={"orientation": "h", "y": 1.15, "x": 1, "xanchor": "right"})
+    return fig
+
+
+def densities_figure(explanation: explain.Explanation, dims: np.ndarray, show_candidates: bool, show_standard: bool,
+                     columns: int = 4) -> go.Figure:
+    """Small multiples, one per dimension: q(z_d | x) = N(c_d, 1) filled, the explained prior p(z_d | ĉ) as a
+    line, optionally the other candidates' priors and N(0, 1)."""
+    curves = explain.densities(explanation, dims)
+    rows = -(-len(dims) // columns)
+    titles = [f"d{d} · KL {explanation.kl_per_dim[d]:.2f}" for d in dims]
+    fig = make_subplots(rows=rows, cols=columns, subplot_titles=titles, horizontal_spacing=0.03,
+                        vertical_spacing=0.12 if rows > 1 else 0.2)
+    pick = explanation.pick if explanation.conditional else 0
+    for i in range(len(dims)):
+        row, col = i // columns + 1, i % columns + 1
+        z = curves["z"][i]
+        lines = [(curves["posterior"][i], "q(z | x) = N(c, 1)", POSTERIOR, "solid", "tozeroy"),
+                 (curves["priors"][pick, i], "p(z | ĉ)" if explanation.conditional else "N(0, 1) prior", PRIOR,
+                  "solid", None)]
+        if show_candidates and explanation.conditional:
+            lines += [(curves["priors"][j, i], f"p(z | candidate {j + 1})", OTHER, "dot", None)
+                      for j in range(len(explanation.candidates)) if j != pick]
+        if show_standard and explanation.conditional:
+            lines.append((curves["standard"][i], "N(0, 1)", STANDARD, "dash", None))
+        for y, name, colour, dash, fill in lines:
+            fig.add_trace(go.Scatter(x=z, y=y, name=name, legendgroup=name, showlegend=i == 0, fill=fill,
+                                     line={"color": colour, "dash": dash, "width": 2 if dash == "solid" else 1.5},
+                                     hoverinfo="skip"), row=row, col=col)
+    fig.update_yaxes(showticklabels=False)
+    fig.update_layout(height=170 * rows + 60, margin={"l": 0, "r": 0, "t": 40, "b": 0},
+                      legend={"orientation": "h", "y": 1.0 + 0.35 / rows, "x": 1, "xanchor": "right"})
+    fig.update_annotations(font_size=12)
+    return fig
+
+
+def edited_map(bundle: Bundle, view: CodeView, start_xy: np.ndarray, uirevision: str, height: int = 420) -> go.Figure:
+    """The map with the edited code's place (a star that moves), where it started, and its nearest codes."""
+    layers = MapLayers(neighbours=bundle.map_xy[view.neighbour_ids])
+    fig = map_figure(bundle.map_xy, bundle.labels, bundle.class_names, layers, uirevision, height=height)
+    fig.add_trace(go.Scatter(x=[start_xy[0], view.map_xy[0]], y=[start_xy[1], view.map_xy[1]], mode="lines+markers",
+                             name="start → edited", line={"color": PATH, "width": 2, "dash": "dot"},
+                             marker={"size": [9, 0], "color": PATH}, hoverinfo="skip"))
+    fig.add_trace(go.Scatter(x=[view.map_xy[0]], y=[view.map_xy[1]], mode="markers", name="edited code",
+                             hoverinfo="skip", marker={"size": 20, "symbol": "star", "color": SELECTED,
+                                                       "line": {"width": 1.5, "color": OUTLINE}}))
+    return fig
+
+
+def walk_map(bundle: Bundle, path: Walk, dream_xy: np.ndarray | None, uirevision: str, height: int = 420) -> go.Figure:
+    """The map with the walk's frames as a path from A to B, and a daydream chain from A for contrast."""
+    fig = map_figure(bundle.map_xy, bundle.labels, bundle.class_names, MapLayers(), uirevision, height=height)
+    if dream_xy is not None:
+        fig.add_trace(go.Scatter(x=dream_xy[:, 0], y=dream_xy[:, 1], mode="lines+markers", name="daydream from A",
+                                 line={"color": NEIGHBOURS, "width": 2, "dash": "dot"}, marker={"size": 6},
+                                 hoverinfo="skip"))
+    fig.add_trace(go.Scatter(x=path.map_xy[:, 0], y=path.map_xy[:, 1], mode="lines+markers+text", name="walk A → B",
+                             text=["A"] + [""] * (len(path.map_xy) - 2) + ["B"] if len(path.map_xy) > 1 else ["A = B"],
+                             textposition="top center", textfont={"size": 16},
+                             line={"color": PATH, "width": 3}, marker={"size": 9, "color": PATH,
+                                                                      "line": {"width": 1, "color": OUTLINE}},
+                             hoverinfo="skip"))
+    return fig
+
+
+def walk_costs(path: Walk, height: int = 240) -> go.Figure:
+    """Each frame's cost (nats) and its distance to the nearest training code: a bump where the walk leaves
+    the data."""
+    frames = np.arange(len(path.codes))
+    fig = go.Figure([go.Scatter(x=frames, y=path.cost.nats, name="cost (KL nats)", mode="lines+markers",
+                                line={"color": PRIOR}),
+                     go.Scatter(x=frames, y=path.cost.distance, name="distance to nearest training code",
+                                mode="lines+markers", yaxis="y2", line={"color": POSTERIOR, "dash": "dot"})])
+    fig.update_layout(height=height, margin={"l": 0, "r": 0, "t": 10, "b": 0}, xaxis_title="frame",
+                      yaxis={"title": "KL (nats)"},
+                      yaxis2={"title": "distance", "overlaying": "y", "side": "right", "showgrid": False},
+                      legend={"orientation": "h", "y": 1.2, "x": 1, "xanchor": "right"})
+    return fig

@@ -10,6 +10,9 @@ state.init_from_url()
 navigation = st.navigation([
     st.Page("../pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("../pages/latent_map.py", title="Latent map", icon=":material/scatter_plot:"),
+    st.Page("../pages/why_cheap.py", title="Why this code is cheap", icon=":material/balance:"),
+    st.Page("../pages/edit_code.py", title="Edit a code", icon=":material/tune:"),
+    st.Page("../pages/walk.py", title="Walk between two", icon=":material/route:"),
     st.Page("../pages/daydreams.py", title="Daydreams", icon=":material/auto_awesome:"),
     st.Page("../pages/your_digit.py", title="Your digit", icon=":material/draw:"),
     st.Page("../pages/prior_samples.py", title="Prior samples", icon=":material/grid_view:"),

@@ -25,6 +25,7 @@ from .bundle import Bundle
 from .codes import exact_knn
 from .evaluate import EVAL_SEED, code_costs
 from .losses import LOG_2PI
+from .paper_check import CRITERIA
 
 GRID_POINTS = 2001  # the trapezoid rule on a smooth, Gaussian-weighted integrand: error far below 0.001 nats
 GRID_HALF_WIDTH = 8.0  # q(z|x) puts less than 1e-15 of its mass beyond 8 standard deviations
@@ -188,3 +189,14 @@ def densities(explanation: Explanation, dims: np.ndarray, points: int = 241) -> 
     gauss = lambda centre: torch.exp(-0.5 * (z - centre) ** 2 - 0.5 * LOG_2PI)  # noqa: E731
     return {"z": z.numpy(), "posterior": gauss(code[:, None]).numpy(), "priors": priors.numpy(),
             "standard": gauss(0.0).numpy()}
+
+
+def code_use(kl_nats: float, sampled_code_knn: float, classes: int) -> str:
+    """One sentence, from a model's own held-out numbers, on whether its decoder uses the code (the paper
+    check's thresholds: collapsed below 0.5 nats and sampled-code k-NN below 0.2; carrying the class from 0.6)."""
+    numbers = f"KL {kl_nats:.2f} nats, sampled-code k-NN {sampled_code_knn:.2f} (chance {1 / max(classes, 1):.2f})"
+    if kl_nats < CRITERIA["vae_kl_below"] and sampled_code_knn < CRITERIA["vae_sampled_knn_below"]:
+        return f"{numbers}: the code has collapsed, the decoder ignores it"
+    if sampled_code_knn >= CRITERIA["acn_sampled_knn_at_least"]:
+        return f"{numbers}: the code carries the class"
+    return f"{numbers}: the code is used, but carries the class only weakly"

@@ -7,6 +7,9 @@ import explorer
 import figures
 import panels
 import state
+import subjects
+import teaching
+from acn_core import explain
 
 st.title("Compare two models")
 models = explorer.available_models()
@@ -32,9 +35,13 @@ same_samples = a.n_train == b.n_train and np.array_equal(a.source_index, b.sourc
 k = st.slider("Neighbours K", 1, 20, 6, key="compare_k")
 overlap = explorer.neighbour_overlap(a, b, k) if same_samples else None
 st.dataframe(explorer.compare_table(a, b, label_a, label_b, overlap), hide_index=True)
-st.caption("KL of a collapsed code goes to zero and its sampled codes classify at chance (0.1): that is what "
-           "a VAE with a PixelCNN decoder does, and what an ACN avoids. Neighbour overlap: Jaccard index of each "
-           "sample's K-neighbour sets under the two models.")
+uses = [f"**{side}** ({model.config.model.decoder}, {model.config.model.prior} prior): " + explain.code_use(
+    model.evaluation.kl_nats, model.evaluation.sampled_code_knn_accuracy, len(model.class_names))
+    for side, model in (("A", a), ("B", b))]
+st.markdown("\n".join(f"- {line}." for line in uses))
+st.caption("The paper's claim, not these models' numbers: with a powerful autoregressive decoder a VAE's KL goes "
+           "to zero and its sampled codes classify at chance, while an ACN keeps its code. Neighbour overlap: "
+           "Jaccard index of each sample's K-neighbour sets under the two models.")
 state.sync_url(compare_a=label_a, compare_b=label_b, k=None)  # the colouring and selection follow below
 if not same_samples:
     st.info("These models were trained on different images, so their samples cannot be matched one to one.")
@@ -62,6 +69,11 @@ for col, model, label, view, key in zip(st.columns(2), (a, b), (label_a, label_b
         st.plotly_chart(figures.map_figure(model.map_xy, model.labels, model.class_names, layers, model.content_hash,
                                            {"overlap": overlap}, height=380), key=key, on_select="rerun",
                         selection_mode=("points", "box", "lasso"), width="stretch")
+        why = teaching.explanation(model, subjects.resolve(model, f"t{sample}"), 0)
+        st.markdown(f"**Why this code costs what it costs:** reconstruction {why.recon_nats:.2f} + KL "
+                    f"{why.kl_estimate:.2f} = {why.total_nats:.2f} nats, the KL under "
+                    + (f"the prior conditioned on its nearest other code #{why.neighbour}" if why.conditional
+                       else "N(0, I), the same prior for every code"))
         panels.sample_panel(model, view, f"Sample #{sample} · label {model.label_name(view.label)}", f"{key}_panel")
 st.subheader("Samples whose neighbourhoods differ most")
 order = np.lexsort((np.arange(len(overlap)), overlap))

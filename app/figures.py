@@ -15,6 +15,7 @@ from acn_core.images import grid
 PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#b07aa1", "#9c755f", "#ff9da7", "#bab0ac", "#edc948",
            "#76b7b2"]
 SELECTED, NEIGHBOURS, PATH, HELD_OUT, YOURS = "#ffd400", "#ff5c8a", "#c86bfa", "#40c4ff", "#00e676"
+MAP_NEAREST = "#00a8a8"  # teal squares: nearest on the map (beside the pink rings: nearest in code space)
 OUTLINE = "#555555"  # mid grey: shows against both backgrounds
 IMAGE_PX = 84  # every thumbnail is shown at this size
 COLOURINGS = {"label": None, "code cost (nats)": "code_cost", "neighbour-label agreement": "neighbour_agreement",
@@ -35,6 +36,9 @@ class MapLayers:
     region: np.ndarray | None = None  # training items of the current region selection, highlighted
     selected: np.ndarray | None = None  # (2,) the inspected point
     neighbours: np.ndarray | None = None  # (K, 2)
+    neighbours_name: str = "neighbours"  # their legend entry
+    map_nearest: np.ndarray | None = None  # (K, 2) the K nearest points on the map (map vs code distance)
+    atlas: dict | None = None  # a plotly layout image laid over the map (the atlas layer)
     path: np.ndarray | None = None  # (T, 2) a daydream chain
     held_out: tuple[np.ndarray, np.ndarray] | None = None  # positions (M, 2) and labels (M,)
     yours: np.ndarray | None = None  # (2,) a drawn or uploaded image
@@ -59,7 +63,7 @@ def map_figure(xy: np.ndarray, labels: np.ndarray, label_names: list[str], layer
         if not mask.any():
             continue
         custom = np.stack([index[mask], np.zeros(mask.sum()), *[v[mask] for v in hover.values()]], axis=1)
-        marker = {"size": 5, "opacity": 0.8}
+        marker = {"size": 5, "opacity": 0.8 if layers.atlas is None else 0.2}  # the atlas's tiles lie under them
         if layers.values is None:
             marker["color"] = label_colour(label)
         else:
@@ -87,9 +91,16 @@ def map_figure(xy: np.ndarray, labels: np.ndarray, label_names: list[str], layer
                                                                            "line": {"width": 1, "color": OUTLINE}},
                                  hoverinfo="skip"))
     if layers.neighbours is not None and len(layers.neighbours):
-        fig.add_trace(go.Scatter(x=layers.neighbours[:, 0], y=layers.neighbours[:, 1], mode="markers", name="neighbours",
-                                 marker={"size": 13, "color": "rgba(0,0,0,0)", "line": {"width": 2.5, "color": NEIGHBOURS}},
-                                 hoverinfo="skip"))
+        fig.add_trace(go.Scatter(x=layers.neighbours[:, 0], y=layers.neighbours[:, 1], mode="markers",
+                                 name=layers.neighbours_name, hoverinfo="skip",
+                                 marker={"size": 13, "color": "rgba(0,0,0,0)", "line": {"width": 2.5, "color": NEIGHBOURS}}))
+    if layers.map_nearest is not None and len(layers.map_nearest):
+        fig.add_trace(go.Scatter(x=layers.map_nearest[:, 0], y=layers.map_nearest[:, 1], mode="markers",
+                                 name=f"{len(layers.map_nearest)} nearest on the map", hoverinfo="skip",
+                                 marker={"size": 17, "symbol": "square-open", "color": MAP_NEAREST,
+                                         "line": {"width": 2.5, "color": MAP_NEAREST}}))
+    if layers.atlas is not None:
+        fig.add_layout_image(layers.atlas)
     for point, name, colour, symbol in ((layers.selected, "selected", SELECTED, "star"),
                                         (layers.yours, "your image", YOURS, "x")):
         if point is not None:

@@ -1,7 +1,16 @@
-"""The Latent map page's helpers: which panel tab a new selection brings into view."""
+"""The Latent map page's helpers: which panel tab a new selection brings into view, and the layers laid over
+the map (map-versus-code neighbours, the atlas of decoded cells), cached per model."""
 from __future__ import annotations
 
+import base64
+
+import numpy as np
 import streamlit as st
+
+import explorer
+from acn_core import atlas
+from acn_core.bundle import Bundle
+from acn_core.images import to_png_bytes
 
 PANEL_TABS = ("Sample", "Region", "Rankings")
 
@@ -20,3 +29,58 @@ def panel_tabs(shown: tuple) -> list:
     if wanted in PANEL_TABS:
         st.session_state["map_tab"] = wanted
     return st.tabs(list(PANEL_TABS), key="map_tab", on_change="rerun")
+
+
+@st.cache_data(max_entries=128, show_spinner=False)
+def _map_vs_code(path: str, content_hash: str, k: int, item: int | None, held_out: int | None) -> atlas.MapVsCode:
+    bundle = explorer._load(path, content_hash)
+    if held_out is not None:
+        return atlas.map_vs_code(bundle, k, code=bundle.test_codes[held_out].numpy(), point=bundle.test_map_xy[held_out])
+    return atlas.map_vs_code(bundle, k, item=item)
+
+
+def map_vs_code(bundle: Bundle, k: int, item: int, held_out: int | None) -> atlas.MapVsCode:
+    """The K nearest training points of the shown sample (a training item, or a held-out image when
+    `held_out` is given) in code space and on the map."""
+    return _map_vs_code(str(bundle.path), bundle.content_hash, int(k), int(item),
+                        None if held_out is None else int(held_out))
+
+
+@st.cache_data(max_entries=12, show_spinner=False)
+def _atlas(path: str, content_hash: str, cells: int, _progress) -> tuple[dict, int, str]:
+    result = atlas.build_atlas(explorer._load(path, content_hash), cells, progress=_progress)
+    columns, rows = result.shape
+    picture = to_png_bytes(atlas.atlas_picture(result))
+    image = {"source": "data:image/png;base64," + base64.b64encode(picture).decode(), "xref": "x", "yref": "y",
+             "x": float(result.origin[0]), "y": float(result.origin[1] + rows * result.cell_size),
+             "sizex": float(columns * result.cell_size), "sizey": float(rows * result.cell_size),
+             "xanchor": "left", "yanchor": "top", "sizing": "stretch", "layer": "below"}
+    return image, len(result.counts), result.decoding
+
+
+def atlas_layer(bundle: Bundle, level: str) -> tuple[dict, int, str]:
+    """The atlas at `level` (atlas.ATLAS_LEVELS) as a plotly layout image over the map, its number of
+    non-empty cells and how it was decoded; built once per model and level (a progress bar for the PixelCNN)."""
+    cells = atlas.ATLAS_LEVELS[level]
+    progress = explorer.progress_bar("Decoding the atlas pixel by pixel (PixelCNN) ...") \
+        if bundle.model.decoder.autoregressive else None
+    return _atlas(str(bundle.path), bundle.content_hash, cells, progress)
+
+
+def vs_code_caption(result: atlas.MapVsCode) -> str:
+    return (f"**Map distance is not code distance:** {result.sentence()}. Pink rings: the {result.k} nearest in code "
+            f"space (what the panel lists); teal squares: the {result.k} nearest on this 2-D map. The map keeps "
+            f"neighbourhoods only roughly: read closeness from the code-space neighbours, not from the picture.")
+
+
+def atlas_caption(level: str, cells: int, decoding: str) -> str:
+    return (f"**Atlas ({level}, {cells} cells):** each square shows {decoding} of the training points in it; "
+            f"empty squares hold no point. Pick *fine* when you zoom in, *coarse* for the whole map.")
+
+
+def neighbour_positions(bundle: Bundle, view, vs_code: atlas.MapVsCode | None) -> tuple[np.ndarray, str, np.ndarray | None]:
+    """Map positions of the code-space neighbours, their legend name, and those of the map-space nearest."""
+    if vs_code is None:
+        return bundle.map_xy[view.neighbour_ids], "neighbours", None
+    return (bundle.map_xy[vs_code.code_ids], f"{vs_code.k} nearest in code space",
+            bundle.map_xy[vs_code.map_ids])

@@ -105,3 +105,48 @@ def time_to_clickable_map(home: Path, model: str | None = None, held_out: bool =
             out["click"] = time.perf_counter() - start
         browser.close()
     return out
+
+
+def atlas_rows(bundle_path: Path = REPO / "assets" / "default-mnist5k") -> list:
+    """Seconds to build the atlas layer (grid, mean codes, decode, the picture as PNG) at each level, for the
+    5,000 codes of the default bundle (its training and held-out codes together), against the 2 s goal."""
+    from types import SimpleNamespace
+
+    import numpy as np
+    import torch
+
+    from acn_core import atlas
+    from acn_core.bundle import load
+    from acn_core.images import to_png_bytes
+
+    from .core import Row, best_time
+
+    bundle = load(bundle_path)
+    points = SimpleNamespace(model=bundle.model, dataset=bundle.dataset,
+                             train_codes=torch.cat([bundle.train_codes, bundle.test_codes]),
+                             map_xy=np.concatenate([bundle.map_xy, bundle.test_map_xy]))
+    rows = []
+    for level, cells in atlas.ATLAS_LEVELS.items():
+        start = time.perf_counter()
+        result = atlas.build_atlas(points, cells)
+        to_png_bytes(atlas.atlas_picture(result))
+        cold = time.perf_counter() - start
+        t = best_time(lambda: to_png_bytes(atlas.atlas_picture(atlas.build_atlas(points, cells))), repeats=3)
+        rows.append(Row(f"atlas layer, {level} ({len(result.counts)} cells), {len(points.map_xy):,} codes, "
+                        f"{bundle.config.model.decoder}", t, "s", "goal", 2.0, 2.0 / t,
+                        f"first build {cold:.2f} s; ratio = goal / measured (>1 meets it)"))
+    return rows
+
+
+if __name__ == "__main__":
+    import argparse
+
+    from acn_core.runtime import configure
+
+    from .core import print_table
+
+    parser = argparse.ArgumentParser(prog="python -m bench.browser", description="the map's layers and its scale")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    configure(args.threads)
+    print_table(atlas_rows())

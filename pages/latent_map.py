@@ -8,18 +8,25 @@ import figures
 import mapview
 import panels
 import state
-from acn_core import sampling
+from acn_core import atlas, sampling
 
 bundle = explorer.require_bundle()
 st.title("Latent map")
 
-controls = st.columns([2, 2, 2, 1.2, 1.4])
+controls = st.columns([2, 2, 2, 1.2])
 colourings = [c for c, attr in figures.COLOURINGS.items() if attr is None or getattr(bundle, attr) is not None]
 colour_by = controls[0].selectbox("Colour by", colourings, key="map_colour")
 shown_labels = controls[1].multiselect("Show labels (all if empty)", bundle.class_names, key="map_labels")
 k = state.k_slider(bundle, controls[2])
-show_held_out = controls[4].toggle("Held-out images", key="map_held_out",
-                                   help="Held-out codes, placed on the map from their nearest training codes")
+layer_row = st.columns([1.2, 1.6, 0.8, 2.4])
+show_held_out = layer_row[0].toggle("Held-out images", key="map_held_out",
+                                    help="Held-out codes, placed on the map from their nearest training codes")
+show_vs_code = layer_row[1].toggle("Map vs code neighbours", key="map_vs_code",
+                                   help="Mark the selected point's K nearest in code space and its K nearest on the map")
+show_atlas = layer_row[2].toggle("Atlas", key="map_atlas", help="Lay decoded images over the map on a grid: each "
+                                 "cell shows the decode of the mean code of its training points")
+atlas_level = layer_row[3].radio("Atlas detail", list(atlas.ATLAS_LEVELS), index=1, horizontal=True,
+                                 key="map_atlas_level", label_visibility="collapsed") if show_atlas else None
 
 clicked, held_out_click, new_region = state.map_event("latent_map")
 if clicked is not None:
@@ -42,14 +49,18 @@ else:
     view = explorer.inspect(bundle, sample, k)
     title = f"Sample #{sample} · label {bundle.label_name(view.label)}"
 state.sync_url(sample=sample, k=k, map_colour=colour_by, map_held_out=1 if show_held_out else None,
+               map_vs_code=1 if show_vs_code else None, map_atlas=1 if show_atlas else None,
                sel=None if region is None else state.encode_ids(region, bundle.n_train))
+vs_code = mapview.map_vs_code(bundle, k, sample, held_out if view.item is None else None) if show_vs_code else None
+neighbours, neighbours_name, map_nearest = mapview.neighbour_positions(bundle, view, vs_code)
+atlas_image, atlas_cells, atlas_decoding = mapview.atlas_layer(bundle, atlas_level) if show_atlas else (None, 0, "")
 
 attribute = figures.COLOURINGS[colour_by]
 visible = np.isin(bundle.labels, [bundle.class_names.index(n) for n in shown_labels]) if shown_labels else None
 layers = figures.MapLayers(values=None if attribute is None else getattr(bundle, attribute), value_name=colour_by,
                            visible=visible, region=region, selected=view.map_xy,
-                           neighbours=bundle.map_xy[view.neighbour_ids],
-                           held_out=(bundle.test_map_xy, bundle.test_labels) if show_held_out else None)
+                           neighbours=neighbours, neighbours_name=neighbours_name, map_nearest=map_nearest,
+                           atlas=atlas_image, held_out=(bundle.test_map_xy, bundle.test_labels) if show_held_out else None)
 map_col, panel = st.columns([3, 2])
 with map_col:
     hover = {"code cost": bundle.code_cost, "neighbour agreement": bundle.neighbour_agreement}
@@ -59,6 +70,10 @@ with map_col:
     st.caption(f"{bundle.n_train:,} training codes, {bundle.map_method.upper()} projection. Click a point to inspect "
                f"it; pick the box or lasso tool (toolbar) to select a region; click legend entries to hide labels. "
                f"Code cost: KL of the code under the prior conditioned on its nearest other code.")
+    if vs_code is not None:
+        st.markdown(mapview.vs_code_caption(vs_code))
+    if show_atlas:
+        st.caption(mapview.atlas_caption(atlas_level, atlas_cells, atlas_decoding))
 with panel:
     sample_tab, region_tab, ranking_tab = mapview.panel_tabs((sample, held_out))
     with sample_tab:

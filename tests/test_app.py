@@ -239,3 +239,43 @@ def test_a_new_region_brings_the_region_tab_into_view_and_a_click_the_sample_tab
     at.session_state["map_region_table"] = {"selection": {"rows": [0], "columns": []}}
     at.run()  # a row of the region's table opens its sample
     assert at.session_state["map_tab"] == "Sample"
+
+
+def _map_spec(at) -> dict:
+    import json
+
+    return json.loads(at.get("plotly_chart")[0].proto.spec)
+
+
+def test_map_vs_code_marks_both_neighbour_sets_and_says_their_overlap():  # issue 15 item 5
+    at = open_page("latent_map", sample=12)
+    at.toggle(key="map_vs_code").set_value(True).run()
+    said = [m.value for m in at.markdown if "Map distance is not code distance" in m.value]
+    assert said and " of 8 nearest on the map are also nearest in code space" in said[0]
+    names = [trace.get("name") for trace in _map_spec(at)["data"]]
+    assert "8 nearest in code space" in names and "8 nearest on the map" in names
+    assert at.query_params["map_vs_code"] in ("1", ["1"])
+    at.toggle(key="map_held_out").set_value(True).run()
+    at.session_state["latent_map"] = {"selection": {"points": [{"customdata": [3, 1]}]}}
+    at.run()  # a held-out image: its nearest training points, in code space and on the map
+    assert at.subheader[0].value.startswith("Held-out #3")
+    assert any("nearest on the map are also nearest in code space" in m.value for m in at.markdown)
+
+
+def test_the_atlas_layer_lays_decoded_cells_over_the_map_by_level():  # issue 15 item 4
+    at = open_page("latent_map")
+    at.toggle(key="map_atlas").set_value(True).run()
+    assert any(c.value.startswith("**Atlas (medium, ") for c in at.caption)
+    image = _map_spec(at)["layout"]["images"][0]
+    assert image["source"].startswith("data:image/png;base64,") and image["xref"] == "x"
+    at.radio(key="map_atlas_level").set_value("fine").run()
+    assert any(c.value.startswith("**Atlas (fine, ") for c in at.caption)
+    assert at.query_params["map_atlas"] in ("1", ["1"])
+    at.toggle(key="map_atlas").set_value(False).run()
+    assert "images" not in _map_spec(at)["layout"]
+
+
+def test_the_atlas_of_a_pixelcnn_model_takes_the_slow_path_without_an_error():  # issue 15: never an error
+    at = open_page("latent_map", model_label="paper-check/pixelcnn-acn (bundled)", map_atlas=True,
+                   map_atlas_level="coarse")
+    assert any(c.value.startswith("**Atlas (coarse, ") and "pixel by pixel" in c.value for c in at.caption)

@@ -2,6 +2,7 @@
 import streamlit as st
 
 import explorer
+import lesson
 import state
 
 st.set_page_config(page_title="ACN Explorer", page_icon=":material/hub:", layout="wide")
@@ -18,7 +19,12 @@ navigation = st.navigation([
     st.Page("../pages/prior_samples.py", title="Prior samples", icon=":material/grid_view:"),
     st.Page("../pages/compare.py", title="Compare", icon=":material/compare:"),
     st.Page("../pages/train.py", title="Train", icon=":material/model_training:"),
+    st.Page("../pages/lessons.py", title="Lessons", icon=":material/school:"),
 ])
+lesson.before_page(navigation)
 explorer.model_picker()
 explorer.teacher_login()
-navigation.run()
+try:
+    navigation.run()
+finally:
+    lesson.after_page(navigation)

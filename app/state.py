@@ -20,7 +20,9 @@ URL_KEYS = {"sample": int, "k": int, "map_colour": str, "map_held_out": _flag, "
             "compare_b": str, "compare_colour": str,
             # the teaching views: what is explained / edited ("t12" training, "h3" held-out, "d" your digit)
             "idea_of": str, "why_pick": int, "why_show": str, "edit_z": str, "walk_a": str, "walk_b": str,
-            "walk_n": int, "walk_sph": _flag}
+            "walk_n": int, "walk_sph": _flag,
+            # a lesson link: ?lesson=NAME&step=N (1-based)&present=1 (app/lesson.py)
+            "lesson": str, "step": int, "present": _flag}
 
 
 def encode_ids(ids: np.ndarray, n: int) -> str:
@@ -104,9 +106,10 @@ def k_slider(bundle: Bundle, container, key: str = "k", default: int = 8) -> int
     return k
 
 
-def map_event(key: str) -> tuple[int | None, int | None, np.ndarray | None]:
+def map_event(key: str, region_of=None) -> tuple[int | None, int | None, np.ndarray | None]:
     """What a map event under `key` asks for, once per new event: (clicked training item, clicked
-    held-out item, ids of a box/lasso region); None where it asks nothing new."""
+    held-out item, ids of a box/lasso region); None where it asks nothing new. `region_of(selection)`, if
+    given, finds a box/lasso region's ids itself (a large map draws only a sample of its points)."""
     event = st.session_state.get(key)
     try:
         selection = event["selection"]
@@ -127,6 +130,8 @@ def map_event(key: str) -> tuple[int | None, int | None, np.ndarray | None]:
         elif data is not None and len(data) == 1:
             ids.append(int(data[0]))
     if selection.get("box") or selection.get("lasso"):
+        if region_of is not None:
+            return None, None, np.asarray(region_of(selection), dtype=np.int64)
         return None, None, np.unique(np.array(ids, dtype=np.int64))
     if held:
         return None, held[0], None

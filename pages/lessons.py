@@ -1,0 +1,98 @@
+"""Lessons: start the built-in tour or a teacher's lesson, make one from views saved as steps, reorder and
+delete steps, download and upload a lesson as one small JSON file, keep lessons on the server and share
+them as links. In classroom mode only the teacher saves or deletes lessons on the server."""
+import streamlit as st
+
+import explorer
+import lesson
+import lesson_kit
+from acn_core import lesson as lessons
+from acn_core.lesson import Lesson, LessonError, as_plain_markdown
+
+st.title("Lessons")
+manage = explorer.may_manage()
+st.caption("A lesson walks through the app's real views step by step: each step opens a page with a chosen "
+           "model, sample, region or pair, says what to look at, and waits for the student to act.")
+
+for name, built_in, item in lesson_kit.catalogue():
+    with st.container(border=True):
+        if isinstance(item, LessonError):
+            st.warning(f"Lesson {name!r} cannot be read: {item}")
+            continue
+        row = st.columns([4, 1, 1, 1, 1])
+        row[0].markdown(f"**{as_plain_markdown(item.title)}** · {len(item.steps)} steps"
+                        f"{' · built in' if built_in else ''}  \n{as_plain_markdown(item.description)}")
+        row[1].button("Start", key=f"lessons_start_{name}", icon=":material/play_arrow:", type="primary",
+                      on_click=lesson.start, args=(item, name))
+        row[2].button("Present", key=f"lessons_present_{name}", icon=":material/slideshow:",
+                      on_click=lesson.start, args=(item, name), kwargs={"present": True})
+        row[3].download_button("Download", item.to_bytes(), f"{name}.json", "application/json",
+                               key=f"lessons_download_{name}", icon=":material/download:")
+        if not built_in and row[4].button("Delete", key=f"lessons_delete_{name}", icon=":material/delete:",
+                                          disabled=not manage, help=None if manage else "Teacher only (classroom mode)"):
+            lessons.delete(lesson_kit.server_folder(), name)
+            st.rerun()
+        st.caption("Link to this lesson (presenter mode: add &present=1):")
+        st.code(lesson_kit.share_link(name), language=None)
+
+st.header("Make a lesson")
+uploaded = st.file_uploader("Upload a lesson file (.json)", type=["json"], key="lessons_upload")
+if uploaded is not None and st.session_state.get("_lessons_uploaded") != uploaded.file_id:
+    st.session_state["_lessons_uploaded"] = uploaded.file_id
+    try:
+        st.session_state["lesson_draft"] = lessons.parse(uploaded.getvalue()[:lessons.MAX_FILE_BYTES + 1])
+        st.success(f"Opened {uploaded.name}: you can start it, change it, or save it on the server.")
+    except LessonError as err:
+        st.error(f"{uploaded.name} is not a lesson this app can use: {err}")
+if "lesson_draft" not in st.session_state:
+    st.info("Start a new lesson (or upload one), then open any page, set up the view you want and press "
+            "'Add this view as a step' in the sidebar: every view is already in the URL, so a step is the view.")
+    if st.button("New lesson", key="lessons_new", icon=":material/add:", type="primary"):
+        st.session_state["lesson_draft"] = Lesson(title="My lesson", steps=[])
+        st.rerun()
+    st.stop()
+
+draft: Lesson = st.session_state["lesson_draft"]
+draft.title = st.text_input("Title", draft.title, max_chars=lessons.MAX_TITLE, key="lessons_title") or draft.title
+draft.description = st.text_area("Description (optional)", draft.description, max_chars=lessons.MAX_TEXT,
+                                 key="lessons_description", height=70)
+
+
+def move(index: int, offset: int) -> None:
+    steps = draft.steps
+    steps.insert(min(max(index + offset, 0), len(steps)), steps.pop(index))
+
+
+for index, step in enumerate(draft.steps):
+    row = st.columns([6, 0.6, 0.6, 0.6])
+    row[0].markdown(f"**{index + 1}. {as_plain_markdown(step.title)}** · page {as_plain_markdown(step.page)}"
+                    f"{' · waits for: ' + lessons.ACTIONS[step.expect] if step.expect else ''}  \n"
+                    f"{as_plain_markdown(step.text)}")
+    row[1].button("", key=f"lessons_up_{index}", icon=":material/arrow_upward:", on_click=move, args=(index, -1),
+                  disabled=index == 0, help="Move up")
+    row[2].button("", key=f"lessons_down_{index}", icon=":material/arrow_downward:", on_click=move,
+                  args=(index, 1), disabled=index == len(draft.steps) - 1, help="Move down")
+    row[3].button("", key=f"lessons_delete_step_{index}", icon=":material/delete:", on_click=draft.steps.pop,
+                  args=(index,), help="Delete this step")
+if not draft.steps:
+    st.info("No steps yet: open a page, set up the view, and press 'Add this view as a step' in the sidebar.")
+    st.stop()
+
+actions = st.columns([1, 1, 2, 1])
+actions[0].button("Try it", key="lessons_try", icon=":material/play_arrow:", on_click=lesson.start,
+                  args=(draft, None))
+actions[1].download_button("Download", draft.to_bytes(), "lesson.json", "application/json", key="lessons_download",
+                           icon=":material/download:")
+name = actions[2].text_input("Name on the server", key="lessons_name", placeholder="e.g. week-3-acn",
+                             label_visibility="collapsed")
+if actions[3].button("Save on server", key="lessons_save", icon=":material/save:", disabled=not manage,
+                     help=None if manage else "Teacher only (classroom mode): enter the passphrase in the sidebar"):
+    try:
+        if name in lessons.names(lesson_kit.BUILT_IN):
+            raise LessonError(f"{name!r} is the name of a built-in lesson; choose another")
+        lessons.save(lesson_kit.server_folder(), name, lessons.parse(draft.to_bytes()))
+    except (LessonError, OSError) as err:
+        st.error(f"Not saved: {err}")
+    else:
+        st.success(f"Saved as {name!r}. Share it with this link:")
+        st.code(lesson_kit.share_link(name), language=None)

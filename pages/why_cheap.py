@@ -21,10 +21,12 @@ if conditional:
 else:
     pick = 0
 why = teaching.explanation(bundle, subject, pick)
-shown = st.multiselect("Also draw", ["the other candidates' priors", "N(0, 1)"], key="why_show_list",
-                       default=[s for s in str(st.session_state.get("why_show", "")).split(",") if s in
-                                ("the other candidates' priors", "N(0, 1)")] or None) if conditional else []
-state.sync_url(idea_of=subject.text, why_pick=pick if conditional else None, why_show=",".join(shown) or None)
+extras = {"c": "the other candidates' priors", "s": "N(0, 1)"}  # URL token -> label
+if "why_show_list" not in st.session_state:  # first run: from the link
+    st.session_state["why_show_list"] = [extras[t] for t in str(st.session_state.get("why_show", "")) if t in extras]
+shown = st.multiselect("Also draw", list(extras.values()), key="why_show_list") if conditional else []
+state.sync_url(idea_of=subject.text, why_pick=pick if conditional else None,
+               why_show="".join(t for t, label in extras.items() if label in shown) or None)
 
 left, right = st.columns([2, 3])
 with left:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from acn_core.runtime import configure
 
-from . import browser, core
+from . import browser, core, teaching
 
 parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
 parser.add_argument("--quick", action="store_true", help="fewer repeats and sizes: a few minutes")
@@ -42,6 +42,7 @@ parts = [lambda: core.training_step_overhead(args.bundle, (5_000, 60_000), mlp=T
          lambda: core.machine_limit(args.bundle),
          lambda: core.app_latency(args.bundle, (5_000, 60_000)),
          lambda: core.explorer_latency(args.bundle),
+         lambda: teaching.teaching_latency(args.bundle, pixelcnn),
          lambda: core.peak_memory(args.bundle)]
 rows = []
 for part in parts:

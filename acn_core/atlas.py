@@ -9,6 +9,7 @@ import torch
 
 from .bundle import Bundle
 from .codes import exact_knn
+from .projection import grid_cells
 
 ATLAS_LEVELS = {"coarse": 8, "medium": 16, "fine": 32}  # cells along the map's longer side
 
@@ -25,18 +26,6 @@ class Atlas:
     images: np.ndarray  # (M, C, H, W) in [0, 1]: the decode of each cell's mean code
     counts: np.ndarray  # (M,) training points in each cell
     decoding: str  # how the images were made, in words
-
-
-def grid_cells(map_xy: np.ndarray, cells: int) -> tuple[np.ndarray, np.ndarray, float, tuple[int, int]]:
-    """Square cells over the points' bounding box, `cells` along its longer side: the flat cell of each point
-    (N,), the grid's origin (2,), the cell size and the grid's (columns, rows)."""
-    if cells < 1:
-        raise ValueError(f"cells must be at least 1, got {cells}")
-    low, high = map_xy.min(0), map_xy.max(0)
-    size = float(max(high - low).max() / cells) * (1 + 1e-6) or 1.0  # a hair wider: the maximum falls inside
-    shape = tuple(int(v) for v in np.maximum(1, np.ceil((high - low) / size - 1e-9)).astype(int))
-    column_row = np.minimum(((map_xy - low) / size).astype(np.int64), np.array(shape) - 1)  # (N, 2)
-    return column_row[:, 1] * shape[0] + column_row[:, 0], low.astype(np.float64), size, shape
 
 
 @torch.no_grad()

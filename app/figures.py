@@ -4,7 +4,7 @@ Every colour is readable on the light and the dark theme, and a label has the sa
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import plotly.graph_objects as go
@@ -18,6 +18,8 @@ SELECTED, NEIGHBOURS, PATH, HELD_OUT, YOURS = "#ffd400", "#ff5c8a", "#c86bfa", "
 MAP_NEAREST = "#00a8a8"  # teal squares: nearest on the map (beside the pink rings: nearest in code space)
 OUTLINE = "#555555"  # mid grey: shows against both backgrounds
 IMAGE_PX = 84  # every thumbnail is shown at this size
+VIRIDIS = ["#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89", "#35b779", "#6ece58", "#b5de2b",
+           "#fde725"]  # plotly's Viridis stops, for pictures drawn here
 COLOURINGS = {"label": None, "code cost (nats)": "code_cost", "neighbour-label agreement": "neighbour_agreement",
               "reconstruction cost (nats)": "recon_cost"}
 
@@ -41,6 +43,9 @@ class MapLayers:
     atlas: dict | None = None  # a plotly layout image laid over the map (the atlas layer)
     path: np.ndarray | None = None  # (T, 2) a daydream chain
     held_out: tuple[np.ndarray, np.ndarray] | None = None  # positions (M, 2) and labels (M,)
+    held_out_ids: np.ndarray | None = None  # (M,) their held-out items (all, in order, if None)
+    drawn: np.ndarray | None = None  # training items drawn as points (all if None): a large map draws a sample
+    density: dict | None = None  # a plotly layout image of every point under the drawn ones (a large map)
     yours: np.ndarray | None = None  # (2,) a drawn or uploaded image
     extra: dict = field(default_factory=dict)  # layout overrides
 
@@ -51,10 +56,16 @@ def map_figure(xy: np.ndarray, labels: np.ndarray, label_names: list[str], layer
     holds [item, kind] (kind 0 = training, 1 = held-out) so a click or a lasso maps back to samples."""
     hover = hover or {}
     fig = go.Figure()
-    index = np.arange(len(xy))
     in_region = np.zeros(len(xy), dtype=bool)
     if layers.region is not None and len(layers.region):
         in_region[np.asarray(layers.region, dtype=np.int64)] = True
+    index = np.arange(len(xy)) if layers.drawn is None else np.asarray(layers.drawn, dtype=np.int64)
+    value_range = None if layers.values is None else [float(layers.values.min()), float(layers.values.max())]
+    if layers.drawn is not None:  # only these points become traces; the density image shows every point
+        xy, labels, in_region = xy[index], labels[index], in_region[index]
+        hover = {name: values[index] for name, values in hover.items()}
+        layers = replace(layers, values=None if layers.values is None else layers.values[index],
+                         visible=None if layers.visible is None else layers.visible[index])
     extra_lines = "".join(f"<br>{name} %{{customdata[{2 + i}]:.2f}}" for i, name in enumerate(hover))
     for label in np.unique(labels):
         mask = labels == label
@@ -77,12 +88,14 @@ def map_figure(xy: np.ndarray, labels: np.ndarray, label_names: list[str], layer
             trace.unselected = {"marker": {"opacity": 0.15}}
         fig.add_trace(trace)
     if layers.values is not None:
-        fig.update_layout(coloraxis={"colorscale": "Viridis", "colorbar": {"title": layers.value_name, "len": 0.6}})
+        fig.update_layout(coloraxis={"colorscale": "Viridis", "cmin": value_range[0], "cmax": value_range[1],
+                                     "colorbar": {"title": layers.value_name, "len": 0.6}})
     if layers.held_out is not None:
         positions, held_labels = layers.held_out
         fig.add_trace(go.Scattergl(
             x=positions[:, 0], y=positions[:, 1], mode="markers", name="held out",
-            customdata=np.stack([np.arange(len(positions)), np.ones(len(positions))], axis=1),
+            customdata=np.stack([np.arange(len(positions)) if layers.held_out_ids is None else layers.held_out_ids,
+                                 np.ones(len(positions))], axis=1),
             marker={"size": 7, "symbol": "diamond-open", "color": [label_colour(lab) for lab in held_labels],
                     "line": {"width": 1.5}}, hovertemplate="held-out #%{customdata[0]}<extra></extra>"))
     if layers.path is not None and len(layers.path):
@@ -99,8 +112,9 @@ def map_figure(xy: np.ndarray, labels: np.ndarray, label_names: list[str], layer
                                  name=f"{len(layers.map_nearest)} nearest on the map", hoverinfo="skip",
                                  marker={"size": 17, "symbol": "square-open", "color": MAP_NEAREST,
                                          "line": {"width": 2.5, "color": MAP_NEAREST}}))
-    if layers.atlas is not None:
-        fig.add_layout_image(layers.atlas)
+    for image in (layers.density, layers.atlas):  # the atlas's tiles over the density of points
+        if image is not None:
+            fig.add_layout_image(image)
     for point, name, colour, symbol in ((layers.selected, "selected", SELECTED, "star"),
                                         (layers.yours, "your image", YOURS, "x")):
         if point is not None:
@@ -112,6 +126,27 @@ def map_figure(xy: np.ndarray, labels: np.ndarray, label_names: list[str], layer
               "xaxis": {"visible": False}, "yaxis": {"visible": False}}
     fig.update_layout(**{**layout, **layers.extra})
     return fig
+
+
+def density_picture(density, value_range: list[float] | None = None) -> np.ndarray:
+    """A `projection.MapDensity` as an RGBA picture (rows, columns, 4) uint8, top row = highest map y: each
+    cell in the colour of its most frequent label (or, given `value_range`, of its mean value on Viridis),
+    opaque as the log of its count; with a region, cells outside it faded as a region fades its points."""
+    counts = density.counts.astype(np.float64)
+    alpha = np.where(counts > 0, 0.35 + 0.65 * np.log1p(counts) / np.log1p(max(counts.max(), 1)), 0.0)
+    if value_range is None:
+        palette = np.array([[int(c[i:i + 2], 16) for i in (1, 3, 5)] for c in PALETTE], dtype=np.float64)
+        rgb = palette[np.where(density.top_label >= 0, density.top_label, 0) % len(PALETTE)]
+    else:
+        anchors = np.array([[int(c[i:i + 2], 16) for i in (1, 3, 5)] for c in VIRIDIS], dtype=np.float64)
+        low, high = value_range
+        scaled = np.clip((np.nan_to_num(density.mean_value, nan=low) - low) / max(high - low, 1e-12), 0, 1)
+        stops = np.linspace(0, 1, len(anchors))
+        rgb = np.stack([np.interp(scaled, stops, anchors[:, i]) for i in range(3)], axis=-1)
+    if density.region_counts is not None:
+        alpha = np.where(density.region_counts > 0, np.maximum(alpha, 0.8), alpha * 0.2)
+    picture = np.concatenate([rgb, 255 * alpha[..., None]], axis=-1).round().astype(np.uint8)
+    return picture[::-1]
 
 
 def loss_curves(epochs: list[int], recon: list[float], kl: list[float], height: int = 280, title: str = "") -> go.Figure:

@@ -1,5 +1,6 @@
-"""The Latent map page's helpers: which panel tab a new selection brings into view, and the layers laid over
-the map (map-versus-code neighbours, the atlas of decoded cells), cached per model."""
+"""The Latent map page's helpers: which panel tab a new selection brings into view, the layers laid over the
+map (map-versus-code neighbours, the atlas of decoded cells), and what keeps a large map fluid (a density
+picture of every point under a stable sample of drawn points; regions found among every point), cached per model."""
 from __future__ import annotations
 
 import base64
@@ -8,7 +9,8 @@ import numpy as np
 import streamlit as st
 
 import explorer
-from acn_core import atlas
+import figures
+from acn_core import atlas, projection
 from acn_core.bundle import Bundle
 from acn_core.images import to_png_bytes
 
@@ -84,3 +86,75 @@ def neighbour_positions(bundle: Bundle, view, vs_code: atlas.MapVsCode | None) -
         return bundle.map_xy[view.neighbour_ids], "neighbours", None
     return (bundle.map_xy[vs_code.code_ids], f"{vs_code.k} nearest in code space",
             bundle.map_xy[vs_code.map_ids])
+
+
+DRAWN_HELD_OUT = 2_000  # held-out points drawn on a large map
+
+
+def is_large(bundle: Bundle) -> bool:
+    """Whether the map draws a density picture and a sample of points instead of every point."""
+    return bundle.n_train > projection.EXACT_MAP_POINTS
+
+
+def region_finder(bundle: Bundle, visible: np.ndarray | None):
+    """For `state.map_event` on a large map: the training items inside a selection's boxes and lassos,
+    among every (visible) point, not only the drawn ones."""
+    def find(selection: dict) -> np.ndarray:
+        inside = projection.points_in_shapes(bundle.map_xy, list(selection.get("box") or []),
+                                             list(selection.get("lasso") or []))
+        return np.flatnonzero(inside if visible is None else inside & visible)
+    return find
+
+
+def _image(picture: np.ndarray, origin: np.ndarray, cell_size: float) -> dict:
+    """A picture (rows, columns, 4) laid on the map's data coordinates, under the points."""
+    rows, columns = picture.shape[:2]
+    return {"source": "data:image/png;base64," + base64.b64encode(to_png_bytes(picture)).decode(), "xref": "x",
+            "yref": "y", "x": float(origin[0]), "y": float(origin[1] + rows * cell_size),
+            "sizex": float(columns * cell_size), "sizey": float(rows * cell_size), "xanchor": "left",
+            "yanchor": "top", "sizing": "stretch", "layer": "below"}
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _density(path: str, content_hash: str, attribute: str | None, shown: tuple[int, ...],
+             region: np.ndarray | None) -> dict:
+    bundle = explorer._load(path, content_hash)
+    values = None if attribute is None else getattr(bundle, attribute)
+    mask = np.isin(bundle.labels, shown) if shown else None
+    density = projection.map_density(bundle.map_xy, bundle.labels, mask=mask, values=values, region=region)
+    value_range = None if values is None else [float(values.min()), float(values.max())]
+    return _image(figures.density_picture(density, value_range), density.origin, density.cell_size)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _drawn(path: str, content_hash: str, shown: tuple[int, ...]) -> np.ndarray:
+    bundle = explorer._load(path, content_hash)
+    return projection.drawn_sample(bundle.n_train, projection.DRAWN_POINTS,
+                                   np.isin(bundle.labels, shown) if shown else None)
+
+
+def level_of_detail(bundle: Bundle, attribute: str | None, shown: tuple[int, ...], region: np.ndarray | None,
+                    show_held_out: bool) -> dict:
+    """`figures.MapLayers` fields for the map at this size: nothing extra for a map of up to
+    EXACT_MAP_POINTS points (every point is drawn); above, the density picture of every shown point (its
+    colouring and the region's highlight included), the drawn sample, and a sample of the held-out layer."""
+    held_out = (bundle.test_map_xy, bundle.test_labels) if show_held_out else None
+    if not is_large(bundle):
+        return {"held_out": held_out}
+    extra = {"density": _density(str(bundle.path), bundle.content_hash, attribute, shown, region),
+             "drawn": _drawn(str(bundle.path), bundle.content_hash, shown)}
+    if held_out is not None:
+        ids = projection.drawn_sample(len(bundle.test_labels), DRAWN_HELD_OUT)
+        extra.update(held_out=(bundle.test_map_xy[ids], bundle.test_labels[ids]), held_out_ids=ids)
+    return extra
+
+
+def size_caption(bundle: Bundle, show_held_out: bool) -> str:
+    """What a large map draws, in words; empty for a map that draws every point."""
+    if not is_large(bundle):
+        return ""
+    held = f"; {min(DRAWN_HELD_OUT, len(bundle.test_labels)):,} of the {len(bundle.test_labels):,} held-out " \
+           f"images" if show_held_out else ""
+    return (f" Every point is in the shaded picture underneath; {projection.DRAWN_POINTS:,} of them, a fixed random "
+            f"sample, are drawn as clickable points{held}. Boxes and lassos select among every point; the label "
+            f"filter above (not the legend) filters the picture too.")

@@ -62,10 +62,13 @@ PLOT_CENTRE = """() => { const gd = document.querySelector('.js-plotly-plot'), l
   y: box.top + l.yaxis._offset + l.yaxis._length / 2, w: l.xaxis._length}; }"""
 
 
-def time_to_clickable_map(home: Path, model: str | None = None, held_out: bool = False) -> dict[str, float]:
+def time_to_clickable_map(home: Path, model: str | None = None, held_out: bool = False,
+                          box: bool = False) -> dict[str, float]:
     """In a real browser: seconds from launching `streamlit run` to a map with points (optionally for
     `model`, a label of the model picker, with the held-out layer on), then the mean and 95th-percentile
-    frame time (ms) while the map is panned, and seconds from a click on a point to its neighbour panel."""
+    frame time (ms) while the map is panned, and seconds from a click on a point to its neighbour panel.
+    With `box`, also seconds from a box drawn over the middle third of the map to its region's heading
+    ("region", and "region_size": how many points it caught)."""
     from urllib.parse import quote
 
     from playwright.sync_api import expect, sync_playwright
@@ -103,6 +106,18 @@ def time_to_clickable_map(home: Path, model: str | None = None, held_out: bool =
             # the panel of the clicked sample, or of a point drawn over it where points overlap
             expect(heading).not_to_have_text(before, timeout=60000)
             out["click"] = time.perf_counter() - start
+            if box:
+                page.locator('.modebar-btn[data-val="select"]').first.click()
+                centre = page.evaluate(PLOT_CENTRE)
+                region = page.get_by_role("heading", level=3).filter(has_text="Selected region")
+                page.mouse.move(centre["x"] - centre["w"] / 6, centre["y"] - centre["w"] / 6)
+                page.mouse.down()
+                page.mouse.move(centre["x"] + centre["w"] / 6, centre["y"] + centre["w"] / 6, steps=8)
+                start = time.perf_counter()
+                page.mouse.up()
+                expect(region).to_be_visible(timeout=60000)
+                out["region"] = time.perf_counter() - start
+                out["region_size"] = int(region.inner_text().split(":")[1].split("image")[0].replace(",", ""))
         browser.close()
     return out
 
@@ -138,6 +153,127 @@ def atlas_rows(bundle_path: Path = REPO / "assets" / "default-mnist5k") -> list:
     return rows
 
 
+def synthetic_map_bundle(out: Path, n_train: int, n_test: int = 10_000,
+                         source: Path = REPO / "assets" / "default-mnist5k") -> Path:
+    """A bundle of `n_train` training and `n_test` held-out points for measuring the map at size, built once:
+    the default model (its decoder decodes every click), with the default bundle's codes, images, labels and
+    map positions repeated, each copy's codes and positions jittered (code noise 0.05, map noise 0.08) so no
+    two points coincide. Synthetic: its map is the default's map, densely resampled, not a UMAP of new data.
+    The index is built with 5 trees (enough for the click's neighbours; every answer is checked anyway)."""
+    import numpy as np
+    import torch
+
+    from acn_core.bundle import load, save
+    from acn_core.index import CodeIndex
+
+    if (out / "config.json").is_file():
+        return out
+    base = load(source)
+    rng = np.random.default_rng(0)
+    train, test = np.arange(n_train) % base.n_train, np.arange(n_test) % len(base.test_labels)
+    codes = base.train_codes.numpy()[train] + rng.normal(0, 0.05, (n_train, base.train_codes.shape[1]))
+    test_codes = base.test_codes.numpy()[test] + rng.normal(0, 0.05, (n_test, base.test_codes.shape[1]))
+    arrays = {"train_images": base.train_images[train], "train_labels": torch.from_numpy(base.labels[train]),
+              "train_source_index": torch.arange(n_train), "train_codes": torch.from_numpy(codes.astype(np.float32)),
+              "train_map": torch.from_numpy((base.map_xy[train] + rng.normal(0, 0.08, (n_train, 2))).astype(np.float32)),
+              "train_code_cost": torch.from_numpy(base.code_cost[train]),
+              "train_neighbour_agreement": torch.from_numpy(base.neighbour_agreement[train]),
+              "train_recon_cost": torch.from_numpy(base.recon_cost[train]),
+              "test_images": base.test_images[test], "test_labels": torch.from_numpy(base.test_labels[test]),
+              "test_codes": torch.from_numpy(test_codes.astype(np.float32)),
+              "test_map": torch.from_numpy((base.test_map_xy[test] + rng.normal(0, 0.08, (n_test, 2))).astype(np.float32))}
+    index = CodeIndex.build(arrays["train_codes"].numpy(), n_trees=5)
+    save(out, base.model, base.config, base.dataset, arrays, index, base.evaluation, base.history,
+         base.training_seconds, base.map_method, base.created)
+    return out
+
+
+def map_scale_rows(sizes: tuple[int, ...] = (60_000, 1_000_000), build: Path = REPO / "build") -> list:
+    """The Latent map at each size: in Chromium (no GPU; held-out layer on, 10,000 held-out points),
+    streamlit run -> clickable map, pan frame times, click -> panel and a box over the middle of the map ->
+    its region's grid; on the server (AppTest, warm), a rerun of the page, a click, and a lasso around the
+    points of one label. 5,000 is the bundled model (4,000 training + 1,000 held-out points); the larger sizes
+    are `synthetic_map_bundle`s (training points + 10,000 held out)."""
+    import os
+    import shutil
+    import tempfile
+
+    import numpy as np
+
+    from .core import Row
+
+    rows = []
+    for n_train in (4_000, *sizes):
+        bundle_dir = REPO / "assets" / "default-mnist5k" if n_train == 4_000 else \
+            synthetic_map_bundle(build / f"bench-map-{n_train}", n_train)
+        with tempfile.TemporaryDirectory() as home:
+            model = None
+            if n_train != 4_000:  # the app refuses linked folders; hard links are regular files
+                shutil.copytree(bundle_dir, Path(home) / "models" / bundle_dir.name, copy_function=os.link)
+                model = bundle_dir.name
+            total = n_train + (1_000 if n_train == 4_000 else 10_000)
+            server = _server_times(Path(home), model)
+            seen = time_to_clickable_map(Path(home), model=model, held_out=True, box=True)
+        name = f"map, {total:,} points"
+        rows += [Row(f"{name}: streamlit run -> clickable map", seen["start"], "s", "goal", 10.0,
+                     10.0 / seen["start"], "Chromium without a GPU, held-out layer on; ratio = goal / measured"),
+                 Row(f"{name}: pan frame time p95", seen["frame_p95_ms"], "ms", "goal", 100.0,
+                     100.0 / seen["frame_p95_ms"], f"mean {seen['frame_mean_ms']:.0f} ms; ratio = goal / measured"),
+                 Row(f"{name}: click -> panel (browser)", seen["click"] * 1e3, "ms", "goal", 400.0,
+                     400.0 / (seen["click"] * 1e3), f"server rerun for the click {server['click'] * 1e3:.0f} ms"),
+                 Row(f"{name}: box of {seen['region_size']:,} points -> grid (browser)", seen["region"] * 1e3, "ms",
+                     "goal", 1000.0, 1000.0 / (seen["region"] * 1e3), "box over the middle third of the map"),
+                 Row(f"{name}: lasso of {server['lasso_size']:,} points -> grid (server)", server["lasso"] * 1e3,
+                     "ms", "goal", 1000.0, 1000.0 / (server["lasso"] * 1e3),
+                     f"a page rerun without it {server['rerun'] * 1e3:.0f} ms; ratio = goal / measured")]
+    return rows
+
+
+def _server_times(home: Path, model: str | None) -> dict[str, float]:
+    """Seconds for warm AppTest runs of the Latent map: a plain rerun, a click, a lasso (a polygon around the
+    bounding box of the points of label 0, and how many points it selects)."""
+    import os
+
+    import numpy as np
+    from streamlit.testing.v1 import AppTest
+
+    from acn_core.bundle import load
+
+    os.environ["ACN_EXPLORER_HOME"] = str(home)
+    at = AppTest.from_file(str(REPO / "app" / "Home.py"), default_timeout=300)
+    if model:
+        at.session_state["model_label"] = model
+    at.run()
+    at.switch_page("../pages/latent_map.py").run()
+    at.session_state["map_held_out"] = True
+    at.run()
+    bundle = load(home / "models" / model if model else REPO / "assets" / "default-mnist5k")
+    start = time.perf_counter()
+    at.run()
+    out = {"rerun": time.perf_counter() - start}
+    at.session_state["latent_map"] = {"selection": {"points": [{"customdata": [11, 0]}]}}
+    start = time.perf_counter()
+    at.run()
+    out["click"] = time.perf_counter() - start
+    zero = bundle.map_xy[bundle.labels == 0]
+    (x0, y0), (x1, y1) = zero.min(0), zero.max(0)
+    lasso = {"x": [x0, x1, x1, x0], "y": [y0, y0, y1, y1]}
+    if bundle.n_train <= 20_000:  # a small map: the browser sends the points inside the lasso
+        from acn_core.projection import points_in_shapes
+
+        inside = np.flatnonzero(points_in_shapes(bundle.map_xy, [], [lasso]))
+        points = [{"customdata": [int(i), 0]} for i in inside]
+    else:
+        points = []
+    at.session_state["latent_map"] = {"selection": {"points": points, "box": [], "lasso": [lasso]}}
+    start = time.perf_counter()
+    at.run()
+    out["lasso"] = time.perf_counter() - start
+    heading = [h.value for h in at.subheader if h.value.startswith("Selected region")]
+    out["lasso_size"] = int(heading[0].split(":")[1].split("image")[0].replace(",", "")) if heading else 0
+    return out
+
+
 if __name__ == "__main__":
     import argparse
 
@@ -147,6 +283,13 @@ if __name__ == "__main__":
 
     parser = argparse.ArgumentParser(prog="python -m bench.browser", description="the map's layers and its scale")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--sizes", type=int, nargs="*", default=[60_000, 1_000_000],
+                        help="training points of the synthetic map bundles (10,000 held-out points are added)")
+    parser.add_argument("--no-browser", action="store_true", help="only the atlas rows")
     args = parser.parse_args()
     configure(args.threads)
-    print_table(atlas_rows())
+    rows = atlas_rows()
+    print_table(rows)
+    if not args.no_browser and CHROMIUM:
+        rows = map_scale_rows(tuple(args.sizes))
+        print_table(rows)

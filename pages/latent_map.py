@@ -28,7 +28,11 @@ show_atlas = layer_row[2].toggle("Atlas", key="map_atlas", help="Lay decoded ima
 atlas_level = layer_row[3].radio("Atlas detail", list(atlas.ATLAS_LEVELS), index=1, horizontal=True,
                                  key="map_atlas_level", label_visibility="collapsed") if show_atlas else None
 
-clicked, held_out_click, new_region = state.map_event("latent_map")
+shown = tuple(sorted(bundle.class_names.index(name) for name in shown_labels))
+visible = np.isin(bundle.labels, shown) if shown else None
+large = mapview.is_large(bundle)  # a density picture of every point under a sample of drawn points
+clicked, held_out_click, new_region = state.map_event("latent_map", mapview.region_finder(bundle, visible) if large
+                                                      else None)
 if clicked is not None:
     state.select_sample(clicked)
 if held_out_click is not None:
@@ -56,11 +60,10 @@ neighbours, neighbours_name, map_nearest = mapview.neighbour_positions(bundle, v
 atlas_image, atlas_cells, atlas_decoding = mapview.atlas_layer(bundle, atlas_level) if show_atlas else (None, 0, "")
 
 attribute = figures.COLOURINGS[colour_by]
-visible = np.isin(bundle.labels, [bundle.class_names.index(n) for n in shown_labels]) if shown_labels else None
 layers = figures.MapLayers(values=None if attribute is None else getattr(bundle, attribute), value_name=colour_by,
                            visible=visible, region=region, selected=view.map_xy,
                            neighbours=neighbours, neighbours_name=neighbours_name, map_nearest=map_nearest,
-                           atlas=atlas_image, held_out=(bundle.test_map_xy, bundle.test_labels) if show_held_out else None)
+                           atlas=atlas_image, **mapview.level_of_detail(bundle, attribute, shown, region, show_held_out))
 map_col, panel = st.columns([3, 2])
 with map_col:
     hover = {"code cost": bundle.code_cost, "neighbour agreement": bundle.neighbour_agreement}
@@ -69,7 +72,8 @@ with map_col:
                     selection_mode=("points", "box", "lasso"), width="stretch")
     st.caption(f"{bundle.n_train:,} training codes, {bundle.map_method.upper()} projection. Click a point to inspect "
                f"it; pick the box or lasso tool (toolbar) to select a region; click legend entries to hide labels. "
-               f"Code cost: KL of the code under the prior conditioned on its nearest other code.")
+               f"Code cost: KL of the code under the prior conditioned on its nearest other code."
+               + mapview.size_caption(bundle, show_held_out))
     if vs_code is not None:
         st.markdown(mapview.vs_code_caption(vs_code))
     if show_atlas:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from acn_core import atlas
+from acn_core import atlas, projection
 from acn_core.bundle import load
 from acn_core.config import ModelConfig
 from acn_core.model import ACN
@@ -18,13 +18,13 @@ def bundle(tiny_bundle):
 
 def test_every_point_lies_in_its_cell_and_the_grid_is_square():
     xy = np.random.default_rng(0).normal(size=(500, 2)).astype(np.float32) * [3, 1]
-    flat, origin, size, (columns, rows) = atlas.grid_cells(xy, 10)
+    flat, origin, size, (columns, rows) = projection.grid_cells(xy, 10)
     assert columns == 10 and rows < columns  # square cells: fewer rows on the shorter side
     column, row = flat % columns, flat // columns
     assert np.all(origin[0] + column * size <= xy[:, 0] + 1e-6) and np.all(xy[:, 0] <= origin[0] + (column + 1) * size)
     assert np.all(origin[1] + row * size <= xy[:, 1] + 1e-6) and np.all(xy[:, 1] <= origin[1] + (row + 1) * size)
     with pytest.raises(ValueError, match="cells must be at least 1"):
-        atlas.grid_cells(xy, 0)
+        projection.grid_cells(xy, 0)
 
 
 def test_each_cell_decodes_the_mean_code_of_its_points_and_empty_cells_stay_empty(bundle):

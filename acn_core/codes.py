@@ -8,10 +8,23 @@ from __future__ import annotations
 
 import torch
 
+FUSED_MIN_ROWS = 2048  # a smaller table is searched whole (as fast, and nothing to compile)
+FUSED_EXTRA = 8  # rows the fused scan keeps beyond those asked for, to tell near-ties apart
+FUSED_MAX_DEPTH = 64  # deeper lists (a crowded end of pass) are searched whole
+MIN_PRODUCT_ROWS = 8  # `nearness` pads smaller batches of queries to this
+
 
 def nearness(queries: torch.Tensor, table: torch.Tensor, table_sq: torch.Tensor) -> torch.Tensor:
     """2 q.t - |t|^2 for every pair: (B, D), (N, D), (N,) -> (B, N). It ranks table rows exactly as
-    Euclidean distance does (larger = nearer) at the cost of one fused matrix product."""
+    Euclidean distance does (larger = nearer) at the cost of one fused matrix product.
+
+    A query's scores are the same to the last bit whichever other queries and table rows share the product,
+    as the exact training search needs (`CodeTable.search`): true of PyTorch's CPU product from 8 queries
+    up, not below (fewer rows take another kernel), so a smaller batch is padded to 8."""
+    if queries.shape[0] < MIN_PRODUCT_ROWS:
+        padded = queries.new_zeros((MIN_PRODUCT_ROWS, queries.shape[1]))
+        padded[:queries.shape[0]] = queries
+        return torch.addmm(-table_sq, padded, table.T, alpha=2)[:queries.shape[0]]
     return torch.addmm(-table_sq, queries, table.T, alpha=2)
 
 
@@ -67,6 +80,20 @@ def canonical(values: torch.Tensor, ids: torch.Tensor) -> tuple[torch.Tensor, to
     return values.gather(1, order), ids.gather(1, order)
 
 
+def first_in_order(scores: torch.Tensor, rows: torch.Tensor, depth: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first `depth` columns of each row of `scores` (P, n) in canonical order (score, then row id), as
+    scores (P, depth) and row ids (P, depth). `rows` (n,) holds the columns' row ids in ascending order. Exact
+    also when more columns than fit tie with the last one kept: the lower row ids are kept, as they would be
+    had the table been searched in slices (`canonical`)."""
+    values, picked = top_k(scores, depth)
+    last = values[:, -1:]
+    tied = torch.isfinite(last[:, 0]) & ((scores >= last).sum(1) > depth)
+    if tied.any():  # rare: identical codes at the edge of the list; a stable sort keeps the lower ids
+        picked[tied] = torch.sort(scores[tied], dim=1, descending=True, stable=True).indices[:, :depth]
+        values[tied] = scores[tied].gather(1, picked[tied])
+    return canonical(values, rows[picked])
+
+
 class CodeTable:
     """One stored code per training example; starts as N(0, 1) noise (paper, Algorithm 1)."""
 
@@ -74,11 +101,17 @@ class CodeTable:
         if size < 2:
             raise ValueError(f"the code table needs at least 2 entries to find neighbours, got {size}")
         self.codes = torch.randn((size, dim), generator=generator).to(device)  # (N, D)
-        self.codes_sq = (self.codes * self.codes).sum(1)  # (N,), kept in step with `codes`
         self.used = torch.zeros(size, dtype=torch.bool, device=device)  # served as a neighbour in this pass
+        self._derive()
+
+    def _derive(self) -> None:
+        """What is kept in step with `codes`: squared norms (N,) and, for the fused scan, the codes as (D, N)."""
+        self.codes_sq = (self.codes * self.codes).sum(1)
+        self.codes_t = self.codes.T.contiguous()
 
     def to(self, device: str | torch.device) -> "CodeTable":
-        self.codes, self.codes_sq, self.used = self.codes.to(device), self.codes_sq.to(device), self.used.to(device)
+        self.codes, self.used = self.codes.to(device), self.used.to(device)
+        self._derive()
         return self
 
     def __len__(self) -> int:
@@ -89,6 +122,7 @@ class CodeTable:
         codes = codes.detach()
         self.codes[indices] = codes
         self.codes_sq[indices] = (codes * codes).sum(1)
+        self.codes_t[:, indices] = codes.T
 
     def start_pass(self) -> None:
         """A new pass through the data: every code may serve as a neighbour once more."""
@@ -97,17 +131,71 @@ class CodeTable:
     def search(self, codes: torch.Tensor, indices: torch.Tensor, depth: int, unique: bool, allow_self: bool,
                start: int = 0, stop: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """The `depth` best table rows in [start, stop) for each code: scores (P, d) and row ids (P, d), in
-        canonical order (nearer first, ties by row), -inf where a row is not eligible (used, or its own)."""
-        rows = slice(start, len(self) if stop is None else stop)
+        canonical order (nearer first, ties by row), -inf where a row is not eligible (used, or its own).
+
+        Exactly the first `depth` rows of `plain_search`; on a CPU with a table of FUSED_MIN_ROWS rows or more,
+        found by the fused scan (`fused_knn`), which never writes the (P, N) score matrix: the scan keeps
+        each code's FUSED_EXTRA more rows than asked, by scores accurate to float32 rounding; when the last
+        of those is provably worse than the `depth`-th (by more than twice the rounding bound), every row
+        that could make the list is among them, and their scores are recomputed exactly as `plain_search`
+        computes them (the same product, the same batch of codes) and ordered as it orders them. Otherwise
+        (near-ties, a table running out of eligible rows) the plain search answers.
+        """
+        stop = len(self) if stop is None else stop
         # a used code gets an infinite squared norm, hence score -inf: masked at the cost of an (N,) vector
-        table_sq = self.codes_sq[rows].masked_fill(self.used[rows], float("inf")) if unique else self.codes_sq[rows]
-        scores = nearness(codes, self.codes[rows], table_sq)  # (P, stop - start)
-        if not allow_self:
-            own = indices - rows.start
+        table_sq = self.codes_sq[start:stop]
+        table_sq = table_sq.masked_fill(self.used[start:stop], float("inf")) if unique else table_sq
+        own = None if allow_self else indices
+        found = self._fused_search(codes, own, depth, table_sq, start, stop)
+        return found if found is not None else self._plain(codes, own, depth, table_sq, start, stop)
+
+    def plain_search(self, codes: torch.Tensor, indices: torch.Tensor, depth: int, unique: bool, allow_self: bool,
+                     start: int = 0, stop: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """`search` by the whole (P, stop - start) score matrix: the reference the fused scan must equal."""
+        stop = len(self) if stop is None else stop
+        table_sq = self.codes_sq[start:stop]
+        table_sq = table_sq.masked_fill(self.used[start:stop], float("inf")) if unique else table_sq
+        return self._plain(codes, None if allow_self else indices, depth, table_sq, start, stop)
+
+    def _plain(self, codes: torch.Tensor, own: torch.Tensor | None, depth: int, table_sq: torch.Tensor, start: int,
+               stop: int) -> tuple[torch.Tensor, torch.Tensor]:
+        scores = nearness(codes, self.codes[start:stop], table_sq)  # (P, stop - start)
+        if own is not None:
+            own = own - start
             inside = (own >= 0) & (own < scores.shape[1])
             scores[torch.arange(codes.shape[0], device=scores.device)[inside], own[inside]] = -float("inf")
-        values, ids = top_k(scores, depth)
-        return canonical(values, ids + rows.start)
+        return first_in_order(scores, torch.arange(start, stop, device=scores.device), min(depth, stop - start))
+
+    def _fused_search(self, codes: torch.Tensor, own: torch.Tensor | None, depth: int, table_sq: torch.Tensor,
+                      start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """`search` by the fused scan, or None where the plain search must answer (see `search`)."""
+        width = depth + FUSED_EXTRA
+        if (codes.device.type != "cpu" or codes.dtype != torch.float32 or stop - start < FUSED_MIN_ROWS
+                or depth > FUSED_MAX_DEPTH or width > stop - start or not torch.isfinite(codes).all()):
+            return None
+        try:
+            from .fused_knn import best_rows
+        except ImportError:  # numba missing: the plain search is exact too
+            return None
+        codes = codes.contiguous()
+        own_rows = torch.full((codes.shape[0],), -1) if own is None else own.long()
+        approx, rows = best_rows(codes.numpy(), self.codes_t.numpy(), (-table_sq).numpy(), own_rows.numpy(), start,
+                                 stop, width)
+        approx, rows = torch.from_numpy(approx), torch.from_numpy(rows)
+        ranked = approx.sort(1, descending=True).values
+        # float32 rounding bound of either score, 2 q.t - |t|^2, a sum of D + 1 terms of total size <= (|q| + |t|)^2
+        largest = self.codes_sq[start:stop].max().sqrt()
+        bound = 4 * (codes.shape[1] + 2) * 2.0 ** -24 * (codes.norm(dim=1) + largest) ** 2
+        complete = ~torch.isfinite(ranked[:, -1]) | (ranked[:, depth - 1] - ranked[:, -1] > 2 * bound)
+        if not complete.all() or not (rows >= 0).any():
+            return None
+        # exact scores of every code's kept rows: one product of all codes with the union of those rows
+        candidates = torch.unique(rows[rows >= 0])  # ascending
+        exact = nearness(codes, self.codes[candidates], table_sq[candidates - start])  # exactly as `_plain`
+        kept = rows >= 0
+        exact = exact.gather(1, torch.searchsorted(candidates, rows.clamp(min=0))).masked_fill(~kept, -float("inf"))
+        values, ids = canonical(exact, torch.where(kept, rows, start))
+        return values[:, :depth], ids[:, :depth]
 
     def _candidates(self, codes: torch.Tensor, indices: torch.Tensor, depth: int, unique: bool,
                     allow_self: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -173,5 +261,5 @@ class CodeTable:
             raise ValueError(f"code table of shape {tuple(state['code_table'].shape)} does not match "
                              f"{tuple(self.codes.shape)}")
         self.codes = state["code_table"].clone()
-        self.codes_sq = (self.codes * self.codes).sum(1)
         self.used = state["code_table_used"].clone()
+        self._derive()

@@ -103,3 +103,60 @@ def test_blocked_top_k_is_exact(n, k):
     reference = torch.topk(scores, k, dim=1)
     assert torch.equal(values, reference.values)
     assert torch.equal(scores.gather(1, ids), values)
+
+
+def _random_table(n: int, dim: int, seed: int, duplicates: bool) -> CodeTable:
+    """Clustered codes like trained ones; with `duplicates`, many rows repeat others exactly (ties)."""
+    g = torch.Generator().manual_seed(seed)
+    centres = torch.randn(8, dim, generator=g) * 4
+    codes = centres[torch.randint(8, (n,), generator=g)] + torch.randn(n, dim, generator=g)
+    if duplicates:
+        copies = torch.randint(n, (n // 3,), generator=g)
+        codes[torch.randint(n, (n // 3,), generator=g)] = codes[copies]
+    return _table(codes)
+
+
+@pytest.mark.parametrize("n,dim,seed", [(3000, 16, 0), (9001, 16, 1), (20000, 8, 2), (4100, 32, 3)])
+def test_fused_search_picks_exactly_what_the_plain_search_picks(n, dim, seed):
+    from acn_core.codes import FUSED_MIN_ROWS
+
+    assert n >= FUSED_MIN_ROWS  # these tables take the fused path
+    for duplicates in (False, True):
+        table = _random_table(n, dim, seed, duplicates)
+        g = torch.Generator().manual_seed(seed + 10)
+        table.used[torch.rand(n, generator=g) < 0.4] = True  # masked entries
+        for batch in (128, 37, 1):
+            idx = torch.randperm(n, generator=g)[:batch]
+            queries = table.codes[idx] + 0.01 * torch.randn(batch, dim, generator=g)
+            queries[: batch // 4] = table.codes[idx[: batch // 4]]  # exact copies of table rows: ties
+            for depth, unique, allow_self in ((11, True, False), (20, False, False), (5, True, True)):
+                for start, stop in ((0, n), (n // 3, n)):  # the whole table, and a process's slice
+                    fast = table.search(queries, idx, depth, unique, allow_self, start, stop)
+                    plain = table.plain_search(queries, idx, depth, unique, allow_self, start, stop)
+                    assert torch.equal(fast[0], plain[0])
+                    finite = torch.isfinite(plain[0])
+                    assert torch.equal(fast[1][finite], plain[1][finite])
+                    own = fast[1] == idx[:, None]
+                    assert allow_self or not (own & finite).any()
+                    assert not unique or not table.used[fast[1][finite]].any()
+
+
+def test_plain_search_keeps_the_lower_rows_among_ties_at_the_edge():
+    codes = torch.tensor([[0.0], [5.0], [1.0], [1.0], [1.0], [1.0]])
+    table = _table(codes)
+    values, ids = table.plain_search(codes[:1], torch.tensor([0]), 3, unique=False, allow_self=False)
+    assert ids.tolist() == [[2, 3, 4]]  # four rows tie at distance 1: the lowest three are kept
+
+
+def test_fused_search_matches_on_the_mlp_like_table_through_a_pass():
+    """pick_neighbours through most of a pass: the fused and the plain search pick the same codes."""
+    table = _random_table(6000, 16, 7, duplicates=True)
+    twin = _random_table(6000, 16, 7, duplicates=True)
+    twin.search = twin.plain_search  # the reference: the whole score matrix every time
+    g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    order = torch.randperm(6000, generator=torch.Generator().manual_seed(4))
+    for batch in order[:5000].split(128):
+        a = table.pick_neighbours(table.codes[batch], batch, 3, g1)
+        b = twin.pick_neighbours(twin.codes[batch], batch, 3, g2)
+        assert torch.equal(a, b)
+    assert torch.equal(table.used, twin.used)

@@ -25,8 +25,10 @@ if linked and st.session_state.get("_edit_z_applied") != linked:  # a link or a 
         code, moved = latent.clamp_code(bundle, [float(v) for v in linked.split(",")])
         st.session_state["edit_code"] = code
         if moved:
-            st.warning(f"Dimensions {', '.join(f'd{d}' for d in moved)} were outside the range this editor offers "
-                       f"(the training codes' range ± {latent.RANGE_MARGIN:g}) and were clamped.")
+            names = ", ".join(f"d{d}" for d in moved)
+            st.warning(f"{'Dimensions' if len(moved) > 1 else 'Dimension'} {names} "
+                       f"{'were' if len(moved) > 1 else 'was'} outside the range this editor offers (the training "
+                       f"codes' range ± {latent.RANGE_MARGIN:g}) and clamped.")
     except ValueError as err:
         st.error(f"The edited code in this link cannot be used ({err}); starting from the sample's code.")
 code = st.session_state["edit_code"]

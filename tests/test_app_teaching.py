@@ -65,7 +65,7 @@ def test_editing_a_code_redraws_and_costs_it_and_reset_restores():
 
 def test_an_edited_code_from_a_link_is_clamped_or_refused():  # row 38
     at = open_page("edit_code", sample=5, edit_z=",".join(["1000"] + ["0"] * 15))
-    assert "were clamped" in " ".join(w.value for w in at.warning)
+    assert "outside the range" in " ".join(w.value for w in at.warning)
     at = open_page("edit_code", sample=5, edit_z=",".join(["nan"] * 16))
     assert "NaN or infinite" in " ".join(e.value for e in at.error)
     at = open_page("edit_code", sample=5, edit_z="1,2")

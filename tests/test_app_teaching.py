@@ -95,3 +95,10 @@ def test_walk_between_two_with_frames_sphere_and_a_equal_b():
 def test_walk_on_a_pixelcnn_bundle_takes_the_slow_path_without_error():
     at = open_page("walk", model_label=PIXELCNN_VAE, walk_a="t0", walk_b="h1", walk_n=2)
     assert not at.exception and not at.error
+
+
+def test_editing_a_code_of_a_pixelcnn_acn_takes_the_slow_path_without_error():
+    at = open_page("edit_code", model_label="paper-check/pixelcnn-spatial-acn (bundled)", sample=2)
+    dims = [s.key for s in at.slider if s.key.startswith("edit_d")]
+    at.slider(key=dims[0]).set_value(at.slider(key=dims[0]).min).run()
+    assert not at.exception and not at.error and at.metric[0].label == "Cost to send (KL nats)"

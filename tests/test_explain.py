@@ -140,3 +140,9 @@ def test_spherical_interpolation_keeps_the_distance_from_the_centre_for_equal_le
     centre = np.array([5.0, 5.0])
     path = latent.interpolate(centre + [1.0, 0.0], centre + [0.0, 1.0], 5, spherical=True, centre=centre)
     assert np.allclose(np.linalg.norm(path - centre, axis=1), 1.0, atol=1e-5)
+
+
+def test_what_a_model_does_with_its_code_is_said_from_its_numbers():
+    assert "collapsed" in explain.code_use(0.1, 0.12, 10)
+    assert "carries the class" in explain.code_use(4.6, 0.81, 10) and "chance 0.10" in explain.code_use(4.6, 0.81, 10)
+    assert "only weakly" in explain.code_use(2.7, 0.39, 10)

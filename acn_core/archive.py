@@ -2,7 +2,8 @@
 
 An uploaded zip is untrusted: only regular files are extracted, into a fresh temporary folder; entries
 that escape it (`../`, absolute paths, links) and archives that expand past the limits are refused;
-then the result is verified like any bundle before it joins the model list.
+then the result is verified like any bundle before it joins the model list. Shared bundles carry their
+images: a lean bundle is exported, and an uploaded one kept, in the self-contained form.
 """
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
+from .build import self_contained
 from .bundle import CONFIG_FILE, load, reindex
 from .jobs import name_lock, name_taken
-from .storage import BundleError
+from .storage import BundleError, read_json, regular_file
 
 MAX_UNPACKED_BYTES = 1 << 30
 MAX_FILES = 64
@@ -24,14 +26,19 @@ MAX_NAME = 255
 
 
 def export_zip(bundle_dir: Path) -> bytes:
-    """The bundle's files in a zip, inside a folder named after the bundle."""
+    """The bundle's files in a zip, inside a folder named after the bundle. A lean bundle is exported in the
+    self-contained form (its images read from the local dataset store, verified), so the zip stands alone."""
     bundle_dir = Path(bundle_dir)
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
-        for path in sorted(bundle_dir.iterdir()):
-            if path.is_file() and not path.is_symlink():
-                zf.write(path, f"{bundle_dir.name}/{path.name}")
-    return buffer.getvalue()
+    with tempfile.TemporaryDirectory(prefix=".export-") as tmp:
+        source = bundle_dir
+        if "images" in read_json(regular_file(bundle_dir / CONFIG_FILE, "bundle file")):
+            source = self_contained(bundle_dir, Path(tmp) / bundle_dir.name)
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+            for path in sorted(source.iterdir()):
+                if path.is_file() and not path.is_symlink():
+                    zf.write(path, f"{bundle_dir.name}/{path.name}")
+        return buffer.getvalue()
 
 
 def _safe_member(info: zipfile.ZipInfo) -> PurePosixPath | None:
@@ -96,7 +103,9 @@ def import_zip(zip_path: Path, home: Path, name: str = "", max_bytes: int = MAX_
         if len(roots) != 1:
             raise BundleError(f"the zip must hold exactly one bundle (one {CONFIG_FILE}); found {len(roots)}")
         root = roots[0]
-        load(root, rebuild_index=True)  # hashes, schema, shapes, finiteness: refuse anything broken
+        uploaded = load(root, rebuild_index=True)  # hashes, schema, shapes, finiteness: refuse anything broken
+        if uploaded.image_source is not None:  # uploads stay self-contained: they must not depend on our store
+            self_contained(root, root)
         reindex(root)
         load(root)
         base = re.sub(r"[^A-Za-z0-9_-]", "-", name or (root.name if root != Path(tmp) else Path(zip_path).stem))

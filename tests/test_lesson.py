@@ -256,3 +256,34 @@ def test_a_teacher_makes_a_lesson_from_views_reorders_downloads_and_shares_it(ex
     assert [s.title for s in at.session_state["lesson_draft"].steps] == ["Seven"]
     link = open_link("lesson=week-3&step=2")
     assert bar_title(link) == "Seven" and link.session_state["sample"] == 7
+
+
+# ---- figures for slides ----------------------------------------------------------------------------------------
+
+def test_a_picture_strip_exports_as_a_png_with_its_captions(monkeypatch):
+    import numpy as np
+
+    monkeypatch.syspath_prepend(str(REPO / "app"))
+    import export
+
+    images = np.zeros((5, 1, 8, 8))
+    images[:, :, 2:6, 3:5] = 1.0
+    plain = Image.open(io.BytesIO(export.strip_png(images, None, columns=5, scale=3)))
+    captioned = Image.open(io.BytesIO(export.strip_png(images, [f"#{i}: label 7" for i in range(5)], columns=5,
+                                                       scale=3, title="Neighbours")))
+    assert captioned.format == "PNG" and captioned.height > plain.height  # room for the captions and the title
+    pixels = np.asarray(captioned.convert("L"))
+    assert (pixels[-export.CAPTION_PX:] < 128).any()  # dark caption text under the tiles
+    assert export.safe_filename("../Latent map: <b>") == "Latent-map-b"
+
+
+def test_every_chart_downloads_as_png_at_twice_its_size_and_keeps_its_title(monkeypatch):
+    import plotly.graph_objects as go
+
+    monkeypatch.syspath_prepend(str(REPO / "app"))
+    import export
+
+    config = export.chart_config("latent map (bundled)")
+    assert config["toImageButtonOptions"] == {"format": "png", "scale": 2, "filename": "latent-map-bundled"}
+    fig = export.titled(go.Figure(layout={"margin": {"t": 10}}), "Latent map")
+    assert fig.layout.title.text == "Latent map" and fig.layout.margin.t >= 40

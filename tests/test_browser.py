@@ -108,3 +108,28 @@ def test_click_a_point_then_daydream(app_url):
         if shots:
             page.screenshot(path=f"{shots}/your_digit.png")
         browser.close()
+
+
+def test_a_lesson_link_in_presenter_mode_steps_with_the_arrow_keys(app_url):
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("Debian's chromium is not installed: `make test` installs it (apt-get install chromium)")
+        pytest.skip("Debian's chromium is not installed (sudo apt-get install chromium)")
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"{app_url}/?lesson=tour&step=1&present=1")
+        expect(page.get_by_text("A code is a point", exact=True)).to_be_visible(timeout=60000)
+        page.wait_for_function(MAP_READY, timeout=60000)
+        expect(page.locator('[data-testid="stSidebar"]')).to_be_hidden()  # presenter mode: no sidebar
+        expect(page.get_by_text("step 1 of", exact=False)).to_be_visible()
+        page.keyboard.press("ArrowRight")
+        expect(page.get_by_text("Neighbours in code space", exact=True)).to_be_visible(timeout=30000)
+        page.keyboard.press("ArrowRight")
+        expect(page.get_by_text("What a code costs", exact=True)).to_be_visible(timeout=30000)
+        assert "step=3" in page.url and "present=1" in page.url  # the link follows the lesson
+        page.keyboard.press("ArrowLeft")
+        expect(page.get_by_text("Neighbours in code space", exact=True)).to_be_visible(timeout=30000)
+        browser.close()

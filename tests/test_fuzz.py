@@ -1,4 +1,4 @@
-"""Fuzzing hostile bundles (BAD_INPUTS.md rows 23-27, issue: "treat every bundle as possibly hostile").
+"""Fuzzing hostile bundles (BAD_INPUTS.md rows 23-27 and 40, issue: "treat every bundle as possibly hostile").
 
 A tiny bundle gets a few hundred seeded mutations: every metadata field replaced by wrong types,
 out-of-range and huge values, keys dropped and added; safetensors headers with other dtypes, shapes and
@@ -16,7 +16,11 @@ import sys
 import threading
 from pathlib import Path
 
-from acn_core.storage import sha256_file
+import pytest
+
+
+from acn_core.bundle import reindex
+from acn_core.storage import read_tensors, sha256_file, tensors_to_bytes
 
 WORKER = Path(__file__).with_name("fuzz_worker.py")
 JSON_FILES = ("config.json", "index.json", "metrics.json")
@@ -120,8 +124,47 @@ def mutate_binary(path: Path, kind: str, rng: random.Random) -> None:
     path.write_bytes(bytes(raw))
 
 
+def mutate_lean(folder: Path, kind: str, rng: random.Random) -> None:
+    """A lean bundle's own surface: its "images" record in config.json, and its source rows."""
+    if kind == "rows":
+        arrays = read_tensors(folder / "data.safetensors")
+        name = rng.choice(["train_source_index", "test_source_index"])
+        rows = arrays[name].clone()
+        rows[rng.randrange(len(rows))] = rng.choice([-1, 10**9, 1796, int(rows[0])])  # out of range, or a repeat
+        arrays[name] = rows
+        (folder / "data.safetensors").write_bytes(tensors_to_bytes(arrays))
+        return
+    doc = json.loads((folder / "config.json").read_text())
+    key = rng.choice(["dataset", "root", "train_part", "test_part", "sha256"])
+    if kind == "drop":
+        del doc["images"][key]
+    elif kind == "whole":
+        doc["images"] = rng.choice(ODD_VALUES)
+    else:
+        doc["images"][key] = rng.choice(ODD_VALUES + ["mnist", "cifar10", "folder", "train", "all", "0" * 64,
+                                                      "/nonexistent", "a" * 5000])
+    (folder / "config.json").write_text(json.dumps(doc))
+
+
+def make_lean_cases(lean_bundle: Path, root: Path, seed: int = 1) -> list[Path]:
+    rng = random.Random(seed)
+    kinds = ["replace"] * 30 + ["drop"] * 5 + ["whole"] * 5 + ["rows"] * 10
+    cases = []
+    for i, kind in enumerate(kinds):
+        folder = root / f"lean-{i:03d}-{kind}"
+        shutil.copytree(lean_bundle, folder)
+        mutate_lean(folder, kind, rng)
+        resign(folder)
+        cases.append(folder)
+    return cases
+
+
 def make_cases(tiny_bundle: Path, root: Path, seed: int = 0) -> list[Path]:
     rng = random.Random(seed)
+    indexed = root / "base"  # with its index files, as bundles made before format 3 ship them
+    shutil.copytree(tiny_bundle, indexed)
+    reindex(indexed)
+    tiny_bundle = indexed
     plans = list(json_mutations(rng, 200))
     plans += [(f"{name}:{kind}", name, kind) for name in BINARY_FILES
               for kind in ("truncate", "flip", "flip", "replace", "empty", "grow") for _ in range(4)]
@@ -177,15 +220,35 @@ def run_cases(cases: list[Path], timeout: float = 60.0) -> dict[str, tuple[str, 
     return results
 
 
-def test_hundreds_of_hostile_bundles_never_crash_hang_or_trace(tiny_bundle, tmp_path):
-    cases = make_cases(tiny_bundle, tmp_path)
+@pytest.fixture(scope="module")
+def lean_bundle(tmp_path_factory):
+    """A tiny lean bundle of scikit-learn's digits: its images are read from the store and verified."""
+    from acn_core.build import create
+    from acn_core.config import DataConfig
+    from acn_core.data import load_dataset
+    from acn_core.train import train
+    from conftest import tiny_config
+
+    config = tiny_config(epochs=1)
+    config.data = DataConfig(dataset="digits", max_train=48, holdout=12)
+    images = load_dataset(config.data)
+    out = tmp_path_factory.mktemp("fuzz-lean") / "lean"
+    create(train(config, images), images, out, chains=0)
+    assert "images" in json.loads((out / "config.json").read_text())
+    return out
+
+
+def test_hundreds_of_hostile_bundles_never_crash_hang_or_trace(tiny_bundle, lean_bundle, tmp_path):
+    cases = make_cases(tiny_bundle, tmp_path) + make_lean_cases(lean_bundle, tmp_path)
     results = run_cases(cases)
     outcomes = [outcome for outcome, _ in results.values()]
     bad = {Path(case).name: result for case, result in results.items() if result[0] not in ("ok", "error")}
     print(f"{len(cases)} fuzz cases: {outcomes.count('ok')} loaded and answered, {outcomes.count('error')} refused "
           f"with one line")
     assert not bad, bad
-    assert len(results) == len(cases) >= 300
+    assert len(results) == len(cases) >= 350
+    lean_outcomes = [outcome for case, (outcome, _) in results.items() if Path(case).name.startswith("lean-")]
+    assert lean_outcomes.count("error") > len(lean_outcomes) // 2  # a damaged image record is refused
     assert outcomes.count("error") > len(cases) // 3  # most mutations are caught, not silently accepted
 
 

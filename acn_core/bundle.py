@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -39,6 +40,7 @@ from .train import EpochRecord
 FORMAT, FORMAT_1, OLD_FORMATS = "acn-bundle/3", "acn-bundle/1", ("acn-bundle/1", "acn-bundle/2")
 CONFIG_FILE, MODEL_FILE, DATA_FILE, METRICS_FILE = "config.json", "model.safetensors", "data.safetensors", "metrics.json"
 HASHED_FILES = (MODEL_FILE, DATA_FILE, INDEX_FILE, SIDECAR_FILE, METRICS_FILE)
+_INDEX_BUILDER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="acn-index")  # threads start on first use
 MAX_ITEMS = 10_000_000
 MAP_METHODS = ("umap", "pca")
 # arrays every bundle has (name -> dtype, shape with n = training and m = held-out images) and those added in format 2
@@ -65,7 +67,9 @@ class Bundle:
                  index: CodeIndex | None, evaluation: Evaluation, history: list[EpochRecord], training_seconds: float,
                  map_method: str, created: str, content_hash: str):
         self.path, self.config, self.model, self.dataset = path, config, model, dataset
-        self._index, self._index_lock = index, threading.Lock()  # None: built from the codes on first use
+        self._index, self._index_lock = index, threading.Lock()
+        self._index_future: Future | None = None if index is not None else _INDEX_BUILDER.submit(
+            CodeIndex.build, arrays["train_codes"].numpy(), seed=config.train.seed)  # in the background
         self.evaluation, self.history, self.training_seconds = evaluation, history, training_seconds
         self.map_method, self.created, self.content_hash = map_method, created, content_hash
         self.train_images: torch.Tensor = arrays["train_images"]  # (N, C, H, W) uint8
@@ -93,11 +97,11 @@ class Bundle:
     @property
     def index(self) -> CodeIndex:
         """The Annoy index of the training codes. A bundle that ships none gets one built from its verified
-        codes with its seed (the index `build.create` made) on first use: ~0.2 s at 4,000 codes, paid by the
-        first neighbour query rather than by every load."""
+        codes with its seed (the index `build.create` made) in a background thread started by `load`
+        (~0.2 s at 4,000 codes), so loading does not wait for it; the first query waits if it must."""
         with self._index_lock:
             if self._index is None:
-                self._index = CodeIndex.build(self.train_codes.numpy(), seed=self.config.train.seed)
+                self._index = self._index_future.result()
             return self._index
 
     @property

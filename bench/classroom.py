@@ -1,0 +1,337 @@
+"""`python -m bench --classroom N`: a class of N virtual students on one real `streamlit run app/Home.py`.
+
+The tool starts the server itself on a free loopback port (127.0.0.1 only), drives N sessions through
+Streamlit's websocket protocol (`stream_client.py`): each opens the Latent map, clicks points, selects
+regions (box and lasso), steps a daydream and draws a digit, with think times. A rerun's latency is from
+its BackMsg to the `script_finished` ForwardMsg. It prints per action the median and 95th percentile,
+errors (exception boxes, error alerts, wrong or missing panels, reruns that never finished) and the
+server's resident memory over time, then each goal of issue 18 with its measured figure. Every loop is
+bounded in count and time; the tool stops by itself. Faults and the real-browser check: `class_faults.py`.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import io
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+from websockets.exceptions import ConnectionClosed
+
+from .stream_client import StreamSession, json_value, string_value
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@contextlib.contextmanager
+def serve(home: Path, log: Path) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`streamlit run app/Home.py` on a free 127.0.0.1 port with ACN_EXPLORER_HOME=home; yields (url, process)."""
+    from .browser import free_port
+
+    port = free_port()
+    env = {**os.environ, "ACN_EXPLORER_HOME": str(home)}
+    with open(log, "w") as log_file:
+        server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app/Home.py", "--server.port", str(port),
+                                   "--server.headless", "true", "--server.address", "127.0.0.1",
+                                   "--server.fileWatcherType", "none"],
+                                  cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=log_file)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 90
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).close()
+                break
+            except OSError:
+                if time.time() > deadline or server.poll() is not None:
+                    raise RuntimeError(f"streamlit did not answer /_stcore/health (see {log})")
+                time.sleep(0.1)
+        yield url, server
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far, in seconds (from /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of one process in MB (from /proc), or NaN once it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+class MemoryWatch:
+    """Samples the server's RSS every `every` seconds in a thread: `samples` is [(seconds, MB)]."""
+
+    def __init__(self, pid: int, every: float = 1.0) -> None:
+        self.pid, self.every, self.samples, self.start = pid, every, [], time.time()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            self.samples.append((time.time() - self.start, rss_mb(self.pid)))
+
+    def now(self) -> float:
+        return rss_mb(self.pid)
+
+    def peak_since(self, t0: float) -> float:
+        values = [mb for t, mb in self.samples if t >= t0 - self.start]
+        return max(values, default=self.now())
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def _array(value) -> np.ndarray:
+    """A plotly array, plain or in plotly's typed-array form ({dtype, bdata, shape})."""
+    if isinstance(value, dict):
+        out = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+        return out.reshape([int(s) for s in str(value["shape"]).split(",")]) if "shape" in value else out
+    return np.asarray(value)
+
+
+@dataclass
+class MapPoints:
+    """The clickable points of the Latent map as the browser holds them: position, trace, index in the
+    trace, and customdata (sample id, held-out flag, ...)."""
+    x: np.ndarray
+    y: np.ndarray
+    curve: np.ndarray
+    index: np.ndarray
+    customdata: np.ndarray
+
+    @classmethod
+    def from_figure(cls, figure: dict) -> "MapPoints":
+        parts = [(c, _array(t["x"]), _array(t["y"]), _array(t["customdata"]))
+                 for c, t in enumerate(figure["data"]) if "customdata" in t and t.get("name", "").isdigit()]
+        return cls(np.concatenate([p[1] for p in parts]).astype(float), np.concatenate([p[2] for p in parts]).astype(float),
+                   np.concatenate([np.full(len(p[1]), p[0]) for p in parts]),
+                   np.concatenate([np.arange(len(p[1])) for p in parts]), np.concatenate([p[3] for p in parts]))
+
+    def selection(self, chosen: np.ndarray, box=None, lasso=None) -> str:
+        """The JSON the plotly chart sends for these points (the browser's format, customdata as a dict)."""
+        points = [{"curve_number": int(self.curve[i]), "point_number": int(self.index[i]),
+                   "point_index": int(self.index[i]), "x": self.x[i], "y": self.y[i],
+                   "customdata": {str(j): float(v) for j, v in enumerate(self.customdata[i])}} for i in chosen]
+        return json.dumps({"selection": {"points": points, "point_indices": [int(self.index[i]) for i in chosen],
+                                         "box": [box] if box else [], "lasso": [lasso] if lasso else []}})
+
+    def box(self, rng: random.Random, fraction: float) -> tuple[np.ndarray, dict]:
+        cx, cy = rng.choice(list(zip(self.x, self.y)))
+        half_w, half_h = np.ptp(self.x) * fraction / 2, np.ptp(self.y) * fraction / 2
+        inside = np.flatnonzero((abs(self.x - cx) <= half_w) & (abs(self.y - cy) <= half_h))
+        return inside, {"x": [cx - half_w, cx + half_w], "y": [cy - half_h, cy + half_h]}
+
+    def lasso(self, rng: random.Random, radius: float) -> tuple[np.ndarray, dict]:
+        cx, cy = rng.choice(list(zip(self.x, self.y)))
+        angles = np.linspace(0, 2 * np.pi, 24, endpoint=False)
+        rx, ry = np.ptp(self.x) * radius, np.ptp(self.y) * radius
+        inside = np.flatnonzero(((self.x - cx) / rx) ** 2 + ((self.y - cy) / ry) ** 2 <= 1)  # the polygon ~ an ellipse
+        return inside, {"x": list(cx + rx * np.cos(angles)), "y": list(cy + ry * np.sin(angles))}
+
+
+def digit_png(rng: random.Random) -> str:
+    """A canvas-sized stroke (a slanted "1" or a "0") as the canvas component's PNG data URL."""
+    from PIL import Image, ImageDraw
+
+    picture = Image.new("RGBA", (280, 280), (0, 0, 0, 0))
+    pen = ImageDraw.Draw(picture)
+    if rng.random() < 0.5:
+        pen.line([(140 + rng.randint(-30, 30), 40), (130, 240)], fill=(255, 255, 255, 255), width=22)
+    else:
+        pen.ellipse([80, 40, 200, 240], outline=(255, 255, 255, 255), width=22)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+@dataclass
+class Tally:
+    """Latencies per action (seconds) and every error seen, by kind."""
+    seconds: dict[str, list[float]] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)
+    exceptions: int = 0
+
+    def add(self, action: str, run, expect: str | None = None) -> None:
+        self.seconds.setdefault(action, []).append(run.seconds)
+        self.exceptions += run.exceptions
+        problems = {"exception box": run.exceptions, "error alert": run.error_alerts,
+                    "never finished": int(not run.finished),
+                    "wrong panel": int(bool(expect) and run.finished and not any(expect in t for t in run.texts))}
+        for kind, count in problems.items():
+            if count:
+                self.errors[f"{action}: {kind}"] = self.errors.get(f"{action}: {kind}", 0) + count
+
+    def merge(self, other: "Tally") -> None:
+        for action, values in other.seconds.items():
+            self.seconds.setdefault(action, []).extend(values)
+        for kind, count in other.errors.items():
+            self.errors[kind] = self.errors.get(kind, 0) + count
+        self.exceptions += other.exceptions
+
+    def stats(self, action: str) -> tuple[float, float, int]:
+        """(median, 95th percentile, count) of an action's latencies in seconds."""
+        values = self.seconds.get(action, [])
+        if not values:
+            return float("nan"), float("nan"), 0
+        return float(np.median(values)), float(np.percentile(values, 95)), len(values)
+
+    def error_count(self) -> int:
+        return sum(self.errors.values())
+
+
+async def click(session: StreamSession, points: MapPoints, rng: random.Random, tally: Tally, action="click → panel"):
+    i = rng.randrange(len(points.x))
+    run = await session.rerun(values={"latent_map": string_value(points.selection(np.array([i])))})
+    tally.add(action, run, expect=f"Sample #{int(points.customdata[i][0])} ")
+
+
+async def student(url: str, seed: int, tally: Tally, rounds: int, deadline: float, think: tuple[float, float],
+                  clicks_per_round: int = 5, only_clicks: bool = False, points: list = []) -> None:
+    """One student's lesson, `rounds` times or until `deadline`: open the map, click points, box and
+    lasso a region, step a daydream three times, draw a digit, come back to the map."""
+    rng = random.Random(seed)
+    session = StreamSession(url)
+    try:
+        tally.add("open the map", await session.open("latent_map"), expect="Latent map")
+        if not points:
+            points.append(MapPoints.from_figure(session.figure("latent_map")))
+        pts = points[0]
+        for _ in range(rounds):
+            for _ in range(clicks_per_round):
+                if time.time() > deadline:
+                    return
+                await asyncio.sleep(rng.uniform(*think))
+                await click(session, pts, rng, tally)
+            if only_clicks:
+                continue
+            for kind in ("box", "lasso"):
+                await asyncio.sleep(rng.uniform(*think))
+                ids, shape = pts.box(rng, 0.15) if kind == "box" else pts.lasso(rng, 0.1)
+                run = await session.rerun(values={"latent_map": string_value(pts.selection(
+                    ids, **{kind: shape}))})
+                tally.add(f"{kind} region", run)
+            await asyncio.sleep(rng.uniform(*think))
+            tally.add("open daydreams", await session.rerun(page="daydreams"), expect="Daydreams")
+            for _ in range(3):
+                await asyncio.sleep(rng.uniform(*think) / 2)
+                tally.add("daydream step", await session.rerun(triggers=["dd_step"]), expect="steps so far")
+            await asyncio.sleep(rng.uniform(*think))
+            tally.add("open your digit", await session.rerun(page="your_digit"), expect="Your digit")
+            await asyncio.sleep(rng.uniform(*think))
+            run = await session.rerun(values={"yd_canvas": json_value({"png": digit_png(rng)})})
+            tally.add("draw a digit", run, expect="Your image")
+            await asyncio.sleep(rng.uniform(*think))
+            tally.add("open the map", await session.rerun(page="latent_map"), expect="Latent map")
+    except (OSError, asyncio.TimeoutError, KeyError, ConnectionClosed) as err:  # a dropped connection, a missing page
+        tally.errors[f"session lost: {type(err).__name__}"] = tally.errors.get(f"session lost: {type(err).__name__}", 0) + 1
+    finally:
+        await session.close()
+
+
+async def a_class(url: str, n: int, rounds: int, seconds: float, think=(0.5, 2.0), seed: int = 0,
+                  only_clicks: bool = False, extra=()) -> Tally:
+    """N students at once (plus any `extra` coroutines); every student's latencies in one tally."""
+    tallies = [Tally() for _ in range(n)]
+    deadline = time.time() + seconds
+    points: list = []
+    await asyncio.gather(*[student(url, seed * 1000 + i, tallies[i], rounds, deadline, think, only_clicks=only_clicks,
+                                   points=points) for i in range(n)], *extra)
+    total = Tally()
+    for tally in tallies:
+        total.merge(tally)
+    return total
+
+
+def print_tally(title: str, tally: Tally) -> None:
+    print(f"\n{title}")
+    print(f"  {'action':<20} {'median':>8} {'p95':>8} {'count':>6}")
+    for action in tally.seconds:
+        median, p95, count = tally.stats(action)
+        print(f"  {action:<20} {median * 1e3:>6.0f}ms {p95 * 1e3:>6.0f}ms {count:>6}")
+    print(f"  errors: {tally.error_count()} {tally.errors or ''}")
+
+
+def main(argv: list[str]) -> int:
+    from .class_faults import browser_check, hostile_phase, bad_inputs_phase, write_goals
+
+    parser = argparse.ArgumentParser(prog="python -m bench --classroom N", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--classroom", type=int, required=True, metavar="N", help="students at once (1-100)")
+    parser.add_argument("--rounds", type=int, default=2, help="lessons per student (each: 5 clicks, box, lasso, "
+                                                              "3 daydream steps, a drawn digit)")
+    parser.add_argument("--settle", type=float, default=60.0, help="seconds after the class leaves before memory is read")
+    parser.add_argument("--soak-minutes", type=float, default=0.0, help="then a soak of --soak-sessions students")
+    parser.add_argument("--soak-sessions", type=int, default=10)
+    parser.add_argument("--hostile", action="store_true", help="then hostile uploads and a training job beside the class")
+    parser.add_argument("--bad-inputs", action="store_true", help="then disconnects mid-run, garbage, a flood, all-select")
+    parser.add_argument("--browser", type=int, default=0, metavar="B", help="then B real Chromium sessions (check)")
+    parser.add_argument("--json", type=Path, help="also write every figure here")
+    args = parser.parse_args(argv)
+    if not 1 <= args.classroom <= 100:
+        parser.error(f"--classroom must be from 1 to 100, not {args.classroom}")
+    figures: dict = {"machine": f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at the start"}
+    with tempfile.TemporaryDirectory() as home, serve(Path(home), Path(home) / "server.log") as (url, server):
+        memory = MemoryWatch(server.pid)
+        asyncio.run(a_class(url, 1, 1, 120, think=(0, 0), only_clicks=True))  # warm the caches: the idle figure
+        time.sleep(5)
+        figures["idle MB"] = memory.now()
+        quiet = asyncio.run(a_class(url, 1, 4, 300, think=(0.2, 0.4), only_clicks=True))
+        print_tally("one student alone (the quiet baseline)", quiet)
+        t0 = time.time()
+        crowd = asyncio.run(a_class(url, args.classroom, args.rounds, 900))
+        figures["class peak MB"] = memory.peak_since(t0)
+        print_tally(f"{args.classroom} students at once, {args.rounds} lessons each", crowd)
+        time.sleep(args.settle)
+        figures["after leaving MB"] = memory.now()
+        figures["quiet"], figures["class"] = quiet, crowd
+        if args.hostile:
+            figures.update(hostile_phase(url, Path(home), args.classroom))
+        if args.bad_inputs:
+            figures.update(bad_inputs_phase(url, args.classroom, server))
+        if args.soak_minutes > 0:
+            t0 = time.time()
+            start_mb = []
+            threading.Timer(60, lambda: start_mb.append(memory.now())).start()
+            soak = asyncio.run(a_class(url, args.soak_sessions, 10_000, args.soak_minutes * 60))
+            figures["soak"] = soak
+            figures["soak MB"] = (start_mb[0] if start_mb else float("nan"), memory.now(), memory.peak_since(t0))
+            figures["soak minutes"] = (time.time() - t0) / 60
+            print_tally(f"soak: {args.soak_sessions} students for {figures['soak minutes']:.1f} min", soak)
+        if args.browser:
+            figures.update(browser_check(url, args.browser))
+        memory.stop()
+        figures["memory timeline"] = memory.samples[::5]
+        figures["server alive"] = server.poll() is None
+    write_goals(figures, args.classroom, args.json)
+    return 0

@@ -172,7 +172,8 @@ def parse_step(obj, number: int) -> Step:
                 text=clean_text(obj.get("text"), f"{where}.text", MAX_TEXT),
                 todo=clean_text(obj.get("todo"), f"{where}.todo", MAX_TEXT, required=False),
                 page=page, state=_state(obj.get("state"), f"{where}.state"), expect=expect,
-                highlight=_keys(obj.get("highlight"), f"{where}.highlight"), hide=_keys(obj.get("hide"), f"{where}.hide"))
+                highlight=_keys(obj.get("highlight"), f"{where}.highlight"),
+                hide=_keys(obj.get("hide"), f"{where}.hide"))
 
 
 def parse(raw: bytes | str | dict) -> Lesson:
@@ -279,7 +280,10 @@ def save(folder: Path, name: str, lesson: Lesson) -> Path:
 
 def delete(folder: Path, name: str) -> None:
     path = folder / f"{check_name(name)}.json"
-    regular_file(path, "lesson file")
+    try:
+        regular_file(path, "lesson file")
+    except BundleError as err:
+        raise LessonError(str(err)) from None
     path.unlink()
 
 

@@ -190,7 +190,8 @@ def _css(step: lessons.Step, present: bool) -> str:
         rules.append('[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stHeader"],'
                      ' [data-testid="stExpandSidebarButton"] { display: none !important; }'
                      ' html { font-size: 21px; } .stMainBlockContainer { max-width: 100%; padding: 1.2rem 2rem; }'
-                     ' [data-testid="stImage"] { zoom: 1.5; }')
+                     ' [data-testid="stImage"] { zoom: 1.5; } .stMainBlockContainer h1 { display: none; }'
+                     ' .st-key-lesson_bar p { font-size: 1.1rem; }')
     return "<style>" + "\n".join(rules) + "</style>"
 
 
@@ -202,33 +203,39 @@ def _bar(current_page: str) -> None:
     position = usable.index(number - 1)
     st.markdown(_css(step, present), unsafe_allow_html=True)  # static CSS of ours (see _css)
     numbers = _numbers(step)
+    pending = step.expect is not None and not session.get("_lesson_done") and not present
+    last = position == len(usable) - 1
     with st.container(border=True, key="lesson_bar"):
-        st.caption(as_plain_markdown(f"{active.title} · step {position + 1} of {len(usable)}"))
+        head, controls = st.columns([3, 2], vertical_alignment="center")
+        head.caption(as_plain_markdown(f"{active.title} · step {position + 1} of {len(usable)}"))
+        head.subheader(as_plain_markdown(step.title), anchor=False)
+        buttons = controls.columns(3)
+        buttons[0].button("Back", key="lesson_back", icon=":material/arrow_back:", disabled=position == 0,
+                          on_click=_move, args=(-1,), shortcut="Left" if present else None, width="stretch")
+        buttons[1].button("Next", key="lesson_next", icon=":material/arrow_forward:", type="primary",
+                          disabled=pending or last, on_click=_move, args=(1,), shortcut="Right" if present else None,
+                          width="stretch")
+        if pending and not last:
+            buttons[2].button("Skip", key="lesson_skip", on_click=_move, args=(1,), width="stretch")
         st.progress((position + 1) / len(usable))
-        st.subheader(as_plain_markdown(step.title), anchor=False)
         st.markdown(as_plain_markdown(lessons.fill_numbers(step.text, numbers)))
         if step.todo:
             st.markdown("**Your turn:** " + as_plain_markdown(lessons.fill_numbers(step.todo, numbers)))
-        pending = step.expect is not None and not session.get("_lesson_done") and not present
         if step.expect is not None and session.get("_lesson_done"):
             st.success("Done. Go on to the next step when you are ready.", icon=":material/check_circle:")
         elif pending:
             st.caption(f"Next opens when you {ACTIONS[step.expect]}; or skip this step.")
+        if current_page != step.page:
+            st.button("Back to this step's view", key="lesson_reopen", icon=":material/undo:", on_click=open_step,
+                      args=(number,))
         for note in session.get("_lesson_notes", []) + session.get("_lesson_step_notes", []):
             st.warning(note)
-        last = position == len(usable) - 1
-        buttons = st.columns([1, 1, 1, 1.6, 1])
-        buttons[0].button("Back", key="lesson_back", icon=":material/arrow_back:", disabled=position == 0,
-                          on_click=_move, args=(-1,), shortcut="Left" if present else None)
-        buttons[1].button("Next", key="lesson_next", icon=":material/arrow_forward:", type="primary",
-                          disabled=pending or last, on_click=_move, args=(1,), shortcut="Right" if present else None)
-        if pending and not last:
-            buttons[2].button("Skip", key="lesson_skip", on_click=_move, args=(1,))
+        options = st.columns([1.5, 1, 3])
         session["lesson_present_toggle"] = present
-        buttons[3].toggle("Presenter mode", key="lesson_present_toggle", help="Hide the sidebar and the controls this "
+        options[0].toggle("Presenter mode", key="lesson_present_toggle", help="Hide the sidebar and the controls this "
                           "step does not need, enlarge text and pictures; the arrow keys move between steps.",
                           on_change=lambda: session.update(present=session["lesson_present_toggle"]))
-        buttons[4].button("End lesson", key="lesson_end", icon=":material/close:", on_click=stop)
+        options[1].button("End lesson", key="lesson_end", icon=":material/close:", on_click=stop, type="tertiary")
     session["_lesson_notes"] = []
 
 

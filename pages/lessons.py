@@ -29,9 +29,14 @@ for name, built_in, item in lesson_kit.catalogue():
         row[3].download_button("Download", item.to_bytes(), f"{name}.json", "application/json",
                                key=f"lessons_download_{name}", icon=":material/download:")
         if not built_in and row[4].button("Delete", key=f"lessons_delete_{name}", icon=":material/delete:",
-                                          disabled=not manage, help=None if manage else "Teacher only (classroom mode)"):
-            lessons.delete(lesson_kit.server_folder(), name)
-            st.rerun()
+                                          disabled=not manage,
+                                          help=None if manage else "Teacher only (classroom mode)"):
+            try:
+                lessons.delete(lesson_kit.server_folder(), name)
+            except (LessonError, OSError) as err:
+                st.error(f"Not deleted: {err}")
+            else:
+                st.rerun()
         st.caption("Link to this lesson (presenter mode: add &present=1):")
         st.code(lesson_kit.share_link(name), language=None)
 

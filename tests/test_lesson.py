@@ -287,3 +287,12 @@ def test_every_chart_downloads_as_png_at_twice_its_size_and_keeps_its_title(monk
     assert config["toImageButtonOptions"] == {"format": "png", "scale": 2, "filename": "latent-map-bundled"}
     fig = export.titled(go.Figure(layout={"margin": {"t": 10}}), "Latent map")
     assert fig.layout.title.text == "Latent map" and fig.layout.margin.t >= 40
+
+
+def test_a_student_who_wanders_off_is_offered_the_way_back():
+    at = open_link("lesson=tour&step=1")
+    at.switch_page("../pages/prior_samples.py").run()
+    assert bar_title(at) == "A code is a point"
+    at.button(key="lesson_reopen").click().run()
+    assert at.button(key="lesson_next").disabled and at.session_state["sample"] == 12
+    assert at.number_input(key="sample_input").value == 12  # back on the map, at the step's sample

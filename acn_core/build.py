@@ -131,15 +131,21 @@ def _rewrite(bundle: Bundle, out: Path, arrays: dict[str, torch.Tensor], source:
                        (path / METRICS_FILE).read_bytes(), None)
 
 
-def make_lean(path: Path) -> bool:
+def make_lean(path: Path, drop_snapshot_codes: bool = False) -> bool:
     """The migration: turn a bundle that carries images of a known dataset into a lean one in place (atomic),
     after checking that its images are exactly the rows its config's dataset and split give on this machine.
-    Weights, codes, maps and metrics stay byte for byte. False if it was lean already; BundleError if it
-    cannot be (its own images, or a dataset that differs here)."""
+    Weights, codes, maps and metrics stay byte for byte. With `drop_snapshot_codes`, the code-table snapshots
+    are left out too (their replay maps stay; nothing reads the codes once the maps are made). False if there
+    was nothing to do; BundleError if it cannot be (its own images, or a dataset that differs here)."""
     path = Path(path)
     bundle = load(path)
     if bundle.image_source is not None:
-        return False
+        if not drop_snapshot_codes or "snapshot_codes" not in read_tensors(path / DATA_FILE):
+            return False
+        arrays = {name: array for name, array in read_tensors(path / DATA_FILE).items() if name != "snapshot_codes"}
+        _rewrite(bundle, path, arrays, bundle.image_source)
+        load(path)
+        return True
     if bundle.dataset.name not in KNOWN_DATASETS:
         raise BundleError(f"{path}: its images ({bundle.dataset.name!r}) are not a dataset this program can find "
                           f"by name; the bundle keeps carrying them")
@@ -151,7 +157,8 @@ def make_lean(path: Path) -> bool:
     if source is None:
         raise BundleError(f"{path}: its images are not the rows of {bundle.dataset.name!r} that its config gives on "
                           f"this machine; the bundle keeps carrying them")
-    arrays = {name: array for name, array in read_tensors(path / DATA_FILE).items() if name not in IMAGE_ARRAYS}
+    dropped = IMAGE_ARRAYS + (("snapshot_codes",) if drop_snapshot_codes else ())
+    arrays = {name: array for name, array in read_tensors(path / DATA_FILE).items() if name not in dropped}
     arrays["test_source_index"] = data.test.source_index
     _rewrite(bundle, path, arrays, source)
     load(path)  # verified as any bundle, before anyone relies on it

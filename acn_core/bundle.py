@@ -254,7 +254,8 @@ def _expected_arrays(header: dict, config: RunConfig, path: Path, lean: bool) ->
     m = config.model
     n = header.get("train_codes", ("", (0,)))[1][0]
     mm = header.get("test_codes", ("", (0,)))[1][0]
-    s, q = header.get("snapshot_codes", ("", (0, 0)))[1][:2]
+    # the snapshots' codes may be left out (nothing reads them once their replay maps are made); the maps stay
+    s, q = header.get("snapshot_codes", header.get("snapshot_maps", ("", (0, 0))))[1][:2]
     if not (2 <= n <= MAX_ITEMS and 1 <= mm <= MAX_ITEMS and s <= 10_000 and q <= n):
         raise BundleError(f"{path}: implausible sizes ({n} training, {mm} held-out codes, {s} snapshots of {q}); "
                           f"a bundle needs at least 2 training and 1 held-out image")

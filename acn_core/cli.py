@@ -178,7 +178,7 @@ def cmd_lean(args: argparse.Namespace) -> int:
     from .build import make_lean
 
     for folder in args.bundles:
-        done = make_lean(Path(folder))
+        done = make_lean(Path(folder), args.drop_snapshot_codes)
         print(f"{folder}: {'now lean (images read from the dataset store, verified)' if done else 'already lean'}")
     return 0
 
@@ -257,6 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_figures)
     p = add("lean", "migrate bundles that carry images of a known dataset to the lean form, in place")
     p.add_argument("bundles", nargs="+", help="bundle folders; weights, codes, maps and metrics stay as they are")
+    p.add_argument("--drop-snapshot-codes", action="store_true",
+                   help="also leave out the code-table snapshots (their replay maps stay)")
     p.set_defaults(func=cmd_lean)
     p = add("paper-check", "the paper's claim: fast/PixelCNN decoder x ACN/standard prior, ablations")
     p.add_argument("--out", required=True, help="folder for the models, report.json, report.md and figures")

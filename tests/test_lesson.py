@@ -296,3 +296,22 @@ def test_a_student_who_wanders_off_is_offered_the_way_back():
     at.button(key="lesson_reopen").click().run()
     assert at.button(key="lesson_next").disabled and at.session_state["sample"] == 12
     assert at.number_input(key="sample_input").value == 12  # back on the map, at the step's sample
+
+
+def test_a_downloaded_lesson_uploads_back_identically_and_a_bad_file_is_refused():
+    at = AppTest.from_file(HOME_SCRIPT, default_timeout=180).run()
+    at.switch_page("../pages/lessons.py").run()
+    downloaded = lessons.read(TOUR).to_bytes()  # what the tour's Download button serves
+    at.file_uploader(key="lessons_upload").upload("tour.json", downloaded, "application/json").run()
+    assert at.session_state["lesson_draft"].to_bytes() == downloaded
+    assert any("Opened tour.json" in s.value for s in at.success)
+    hostile = {"format": "acn-explorer-lesson", "version": 1, "title": "T",
+               "steps": [{"title": "x", "text": "y" * 5000, "page": "home"}]}
+    for name, raw, message in (("huge.json", json.dumps(hostile).encode(), "step 1.text has 5,000 characters"),
+                               ("big.json", b" " * (lessons.MAX_FILE_BYTES + 10), "a lesson is at most"),
+                               ("notes.json", b"\x89PNG not json", "not valid JSON")):
+        at.file_uploader(key="lessons_upload").clear().upload(name, raw, "application/json").run()
+        assert any(message in e.value for e in at.error), [e.value for e in at.error]
+    assert at.session_state["lesson_draft"].to_bytes() == downloaded  # a refused file changes nothing
+    at.button(key="lessons_try").click().run()
+    assert bar_title(at) == "A code is a point"

@@ -287,7 +287,8 @@ def _read_cifar10(folder: Path, stamp: tuple) -> dict[str, tuple[np.ndarray, np.
             raise DataError(f"{folder / n} has labels above 9: not a CIFAR-10 binary file. Get the right file: "
                             f"{WHERE['cifar10']}")
         parts.append((rows[:, 1:].reshape(-1, 3, 32, 32), rows[:, 0].astype(np.int64)))
-    train = (np.concatenate([p[0] for p in parts[:5]]), np.concatenate([p[1] for p in parts[:5]]), "")
+    note = "CIFAR-10 publishes its archive's hash only: the unpacked files were checked for structure, not content"
+    train = (np.concatenate([p[0] for p in parts[:5]]), np.concatenate([p[1] for p in parts[:5]]), note)
     return {"train": train, "test": (*parts[5], "")}
 
 
@@ -311,7 +312,8 @@ def _cifar_parts(config: DataConfig) -> dict[str, tuple[np.ndarray, np.ndarray, 
 def _cifar10(config: DataConfig) -> ImageData:
     splits = [Split(torch.from_numpy(x.copy()), torch.from_numpy(y.copy()), torch.arange(len(x)), part)
               for part, (x, y, _) in _cifar_parts(config).items()]
-    return ImageData("cifar10", splits[0], splits[1], CIFAR_CLASSES)
+    notes = [note for _, _, note in _cifar_parts(config).values() if note]
+    return ImageData("cifar10", splits[0], splits[1], CIFAR_CLASSES, notes)
 
 
 def source_images(name: str, part: str, root: str = "") -> np.ndarray:

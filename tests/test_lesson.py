@@ -152,7 +152,7 @@ def do_the_action(at: AppTest, expect: str) -> None:
         slider = next(s for s in at.slider if str(s.key).startswith("edit_d"))
         slider.set_value(round(float(slider.value) + 0.5, 1))
     elif expect == "walk":
-        at.number_input(key="walk_n").set_value(5)
+        at.number_input(key="walk_b_index").set_value(41)
     elif expect == "draw":
         at.session_state["yd_canvas"] = drawn_digit()
     at.run()

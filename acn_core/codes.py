@@ -105,9 +105,10 @@ class CodeTable:
         self._derive()
 
     def _derive(self) -> None:
-        """What is kept in step with `codes`: squared norms (N,) and, for the fused scan, the codes as (D, N)."""
+        """What is kept in step with `codes`: squared norms (N,), and the fused search's blocks (made when
+        first needed)."""
         self.codes_sq = (self.codes * self.codes).sum(1)
-        self.codes_t = self.codes.T.contiguous()
+        self._blocks = None  # a fused_knn.BlockIndex
 
     def to(self, device: str | torch.device) -> "CodeTable":
         self.codes, self.used = self.codes.to(device), self.used.to(device)
@@ -122,7 +123,8 @@ class CodeTable:
         codes = codes.detach()
         self.codes[indices] = codes
         self.codes_sq[indices] = (codes * codes).sum(1)
-        self.codes_t[:, indices] = codes.T
+        if self._blocks is not None:
+            self._blocks.update(indices, codes)
 
     def start_pass(self) -> None:
         """A new pass through the data: every code may serve as a neighbour once more."""
@@ -136,10 +138,10 @@ class CodeTable:
         Exactly the first `depth` rows of `plain_search`; on a CPU with a table of FUSED_MIN_ROWS rows or more,
         found by the fused scan (`fused_knn`), which never writes the (P, N) score matrix: the scan keeps
         each code's FUSED_EXTRA more rows than asked, by scores accurate to float32 rounding; when the last
-        of those is provably worse than the `depth`-th (by more than twice the rounding bound), every row
-        that could make the list is among them, and their scores are recomputed exactly as `plain_search`
-        computes them (the same product, the same batch of codes) and ordered as it orders them. Otherwise
-        (near-ties, a table running out of eligible rows) the plain search answers.
+        of those is provably worse than the `depth`-th (by more than the rounding bounds), every row that
+        could make the list is among them, and their scores are recomputed exactly as `plain_search` computes
+        them (the same product; a code's scores do not depend on the batch, `nearness`) and ordered as it
+        orders them. For a code where that is not proven (near-ties), the plain search answers.
         """
         stop = len(self) if stop is None else stop
         # a used code gets an infinite squared norm, hence score -inf: masked at the cost of an (N,) vector
@@ -174,28 +176,33 @@ class CodeTable:
                 or depth > FUSED_MAX_DEPTH or width > stop - start or not torch.isfinite(codes).all()):
             return None
         try:
-            from .fused_knn import best_rows
+            from .fused_knn import BlockIndex
         except ImportError:  # numba missing: the plain search is exact too
             return None
-        codes = codes.contiguous()
-        own_rows = torch.full((codes.shape[0],), -1) if own is None else own.long()
-        approx, rows = best_rows(codes.numpy(), self.codes_t.numpy(), (-table_sq).numpy(), own_rows.numpy(), start,
-                                 stop, width)
-        approx, rows = torch.from_numpy(approx), torch.from_numpy(rows)
+        if self._blocks is None or not self._blocks.fits(start, stop, len(self)):  # about once a pass
+            self._blocks = BlockIndex(self.codes, start, stop)
+        approx, rows = self._blocks.best_rows(codes, own, table_sq, width)
         ranked = approx.sort(1, descending=True).values
-        # float32 rounding bound of either score, 2 q.t - |t|^2, a sum of D + 1 terms of total size <= (|q| + |t|)^2
+        # a bound on the float32 rounding of any score 2 q.t - |t|^2 (a sum of D + 1 terms of total size at most
+        # (|q| + |t|)^2): (D + 2) units of rounding for PyTorch's; about 5 D + 6 for the scan's, the basis change
+        # and the block bounds that let it skip rows; 12 (D + 2) in all
         largest = self.codes_sq[start:stop].max().sqrt()
         bound = 4 * (codes.shape[1] + 2) * 2.0 ** -24 * (codes.norm(dim=1) + largest) ** 2
-        complete = ~torch.isfinite(ranked[:, -1]) | (ranked[:, depth - 1] - ranked[:, -1] > 2 * bound)
-        if not complete.all() or not (rows >= 0).any():
-            return None
+        complete = ~torch.isfinite(ranked[:, -1]) | (ranked[:, depth - 1] - ranked[:, -1] > 3 * bound)
         # exact scores of every code's kept rows: one product of all codes with the union of those rows
-        candidates = torch.unique(rows[rows >= 0])  # ascending
+        kept = (rows >= 0) & complete[:, None]
+        candidates = torch.unique(rows[kept])  # ascending
+        if not len(candidates):
+            return None
         exact = nearness(codes, self.codes[candidates], table_sq[candidates - start])  # exactly as `_plain`
-        kept = rows >= 0
         exact = exact.gather(1, torch.searchsorted(candidates, rows.clamp(min=0))).masked_fill(~kept, -float("inf"))
         values, ids = canonical(exact, torch.where(kept, rows, start))
-        return values[:, :depth], ids[:, :depth]
+        values, ids = values[:, :depth], ids[:, :depth]
+        if not complete.all():  # near-ties in a few lists: the plain search answers for those codes
+            redo = ~complete
+            values[redo], ids[redo] = self._plain(codes[redo], None if own is None else own[redo], depth, table_sq,
+                                                  start, stop)
+        return values, ids
 
     def _candidates(self, codes: torch.Tensor, indices: torch.Tensor, depth: int, unique: bool,
                     allow_self: bool) -> tuple[torch.Tensor, torch.Tensor]:

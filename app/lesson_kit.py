@@ -89,7 +89,8 @@ def view_adder(navigation) -> None:
     if "lesson_draft" not in st.session_state or st.session_state.get("present"):
         return
     page = navigation.url_path or "home"
-    with st.sidebar.expander(f"Lesson being made ({len(st.session_state['lesson_draft'].steps)} steps)", expanded=True):
+    count = len(st.session_state["lesson_draft"].steps)
+    with st.sidebar.expander(f"Lesson being made ({count} step{'' if count == 1 else 's'})", expanded=True):
         st.text_input("Step title", key="lesson_add_title", max_chars=lessons.MAX_TITLE)
         st.text_area("Caption (what to look at)", key="lesson_add_text", max_chars=lessons.MAX_TEXT, height=90)
         st.selectbox("Wait for the student to", ["(nothing)", *ACTIONS], key="lesson_add_expect",

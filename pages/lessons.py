@@ -19,16 +19,16 @@ for name, built_in, item in lesson_kit.catalogue():
         if isinstance(item, LessonError):
             st.warning(f"Lesson {name!r} cannot be read: {item}")
             continue
-        row = st.columns([4, 1, 1, 1, 1])
-        row[0].markdown(f"**{as_plain_markdown(item.title)}** · {len(item.steps)} steps"
-                        f"{' · built in' if built_in else ''}  \n{as_plain_markdown(item.description)}")
-        row[1].button("Start", key=f"lessons_start_{name}", icon=":material/play_arrow:", type="primary",
+        st.markdown(f"**{as_plain_markdown(item.title)}** · {len(item.steps)} steps"
+                    f"{' · built in' if built_in else ''}  \n{as_plain_markdown(item.description)}")
+        row = st.columns([1, 1, 1, 1, 2])
+        row[0].button("Start", key=f"lessons_start_{name}", icon=":material/play_arrow:", type="primary",
                       on_click=lesson.start, args=(item, name))
-        row[2].button("Present", key=f"lessons_present_{name}", icon=":material/slideshow:",
+        row[1].button("Present", key=f"lessons_present_{name}", icon=":material/slideshow:",
                       on_click=lesson.start, args=(item, name), kwargs={"present": True})
-        row[3].download_button("Download", item.to_bytes(), f"{name}.json", "application/json",
+        row[2].download_button("Download", item.to_bytes(), f"{name}.json", "application/json",
                                key=f"lessons_download_{name}", icon=":material/download:")
-        if not built_in and row[4].button("Delete", key=f"lessons_delete_{name}", icon=":material/delete:",
+        if not built_in and row[3].button("Delete", key=f"lessons_delete_{name}", icon=":material/delete:",
                                           disabled=not manage,
                                           help=None if manage else "Teacher only (classroom mode)"):
             try:
@@ -41,7 +41,7 @@ for name, built_in, item in lesson_kit.catalogue():
         st.code(lesson_kit.share_link(name), language=None)
 
 st.header("Make a lesson")
-uploaded = st.file_uploader("Upload a lesson file (.json)", type=["json"], key="lessons_upload")
+uploaded = st.file_uploader(f"Upload a lesson file (.json, at most {lessons.MAX_FILE_BYTES // 1024} KiB)", type=["json"], key="lessons_upload")
 if uploaded is not None and st.session_state.get("_lessons_uploaded") != uploaded.file_id:
     st.session_state["_lessons_uploaded"] = uploaded.file_id
     try:

@@ -148,8 +148,9 @@ class CodeTable:
         table_sq = self.codes_sq[start:stop]
         table_sq = table_sq.masked_fill(self.used[start:stop], float("inf")) if unique else table_sq
         own = None if allow_self else indices
-        found = self._fused_search(codes, own, depth, table_sq, start, stop)
-        return found if found is not None else self._plain(codes, own, depth, table_sq, start, stop)
+        with torch.autocast(codes.device.type, enabled=False):  # float32 even inside a bf16 forward pass
+            found = self._fused_search(codes, own, depth, table_sq, start, stop)
+            return found if found is not None else self._plain(codes, own, depth, table_sq, start, stop)
 
     def plain_search(self, codes: torch.Tensor, indices: torch.Tensor, depth: int, unique: bool, allow_self: bool,
                      start: int = 0, stop: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -157,7 +158,8 @@ class CodeTable:
         stop = len(self) if stop is None else stop
         table_sq = self.codes_sq[start:stop]
         table_sq = table_sq.masked_fill(self.used[start:stop], float("inf")) if unique else table_sq
-        return self._plain(codes, None if allow_self else indices, depth, table_sq, start, stop)
+        with torch.autocast(codes.device.type, enabled=False):
+            return self._plain(codes, None if allow_self else indices, depth, table_sq, start, stop)
 
     def _plain(self, codes: torch.Tensor, own: torch.Tensor | None, depth: int, table_sq: torch.Tensor, start: int,
                stop: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -32,22 +32,27 @@ class Group:
     def main(self) -> bool:
         return self.rank == 0
 
-    def gather(self, tensor: torch.Tensor) -> torch.Tensor:
-        """Concatenate every process's tensor along dim 0, in rank order (sizes may differ)."""
-        count = torch.tensor([tensor.shape[0]], device=tensor.device)
-        counts = [torch.zeros_like(count) for _ in range(self.size)]
-        dist.all_gather(counts, count)
-        longest = int(max(c.item() for c in counts))
-        padded = torch.zeros((longest, *tensor.shape[1:]), dtype=tensor.dtype, device=tensor.device)
+    def gather(self, tensor: torch.Tensor, counts: list[int] | None = None) -> torch.Tensor:
+        """Concatenate every process's tensor along dim 0, in rank order (sizes may differ; pass them as
+        `counts` when known to save one message)."""
+        if counts is None:
+            counts = self.counts(tensor.shape[0], tensor.device)
+        padded = tensor.new_zeros((max(counts), *tensor.shape[1:]))
         padded[:tensor.shape[0]] = tensor
-        parts = [torch.empty_like(padded) for _ in range(self.size)]
-        dist.all_gather(parts, padded)
-        return torch.cat([part[:int(c.item())] for part, c in zip(parts, counts)])
+        parts = padded.new_empty((self.size * padded.shape[0], *padded.shape[1:]))
+        dist.all_gather_into_tensor(parts, padded)  # one message, one buffer (concatenated along dim 0)
+        parts = parts.view(self.size, *padded.shape)
+        return torch.cat([part[:count] for part, count in zip(parts, counts)])
+
+    def counts(self, local: int, device: str | torch.device) -> list[int]:
+        """Every process's `local` count, in rank order."""
+        counts = torch.empty(self.size, dtype=torch.long, device=device)
+        dist.all_gather_into_tensor(counts, torch.tensor([local], device=device))
+        return counts.tolist()
 
     def offset(self, local: int) -> int:
         """Where this process's `local` rows start in a gathered batch."""
-        sizes = self.gather(torch.tensor([local], device=self.device))
-        return int(sizes[:self.rank].sum().item())
+        return sum(self.counts(local, self.device)[:self.rank])
 
     def barrier(self) -> None:
         dist.barrier()
@@ -90,8 +95,13 @@ class DistributedCodeTable(CodeTable):
         if pad > 0:
             values = torch.cat([values, values.new_full((values.shape[0], pad), -float("inf"))], 1)
             ids = torch.cat([ids, ids.new_full((ids.shape[0], pad), -1)], 1)
-        all_values = torch.cat(self.group.gather(values[None]).unbind(0), 1)  # (P, size * depth)
-        all_ids = torch.cat(self.group.gather(ids[None]).unbind(0), 1)
+        # scores and row ids in one message: float64 holds both exactly (float32 scores, ids < 2^53)
+        packed = torch.stack([values.double(), ids.double()])  # (2, P, depth), the same shape everywhere
+        every = packed.new_empty((self.group.size * 2, *packed.shape[1:]))
+        dist.all_gather_into_tensor(every, packed)
+        every = every.view(self.group.size, *packed.shape)
+        all_values = torch.cat(every[:, 0].float().unbind(0), 1)  # (P, size * depth)
+        all_ids = torch.cat(every[:, 1].long().unbind(0), 1)
         all_ids = torch.where(torch.isfinite(all_values), all_ids, torch.full_like(all_ids, len(self)))
         values, ids = canonical(all_values, all_ids)
         values, ids = values[:, :depth], ids[:, :depth].clamp(max=len(self) - 1)
@@ -99,12 +109,23 @@ class DistributedCodeTable(CodeTable):
 
     def neighbour_codes(self, codes: torch.Tensor, indices: torch.Tensor, k: int, generator: torch.Generator,
                         unique: bool = True, allow_self: bool = False) -> torch.Tensor:
-        """Pick for the whole gathered batch (identically everywhere); return this process's part."""
-        every_code, every_index = self.group.gather(codes.detach()), self.group.gather(indices)
+        """Pick for the whole gathered batch (identically everywhere); return this process's part. The gathered
+        batch is kept for `update` of the same step, which then sends nothing."""
+        counts = self.group.counts(codes.shape[0], codes.device)
+        # indices and codes in one message: float64 holds both exactly
+        packed = torch.cat([indices.double()[:, None], codes.detach().double()], 1)
+        every = self.group.gather(packed, counts)
+        every_index, every_code = every[:, 0].long(), every[:, 1:].to(codes.dtype)
+        self._gathered = (indices, codes.detach(), every_index, every_code)
         picked = self.pick_neighbours(every_code, every_index, k, generator, unique, allow_self)
-        start = self.group.offset(codes.shape[0])
+        start = sum(counts[:self.group.rank])
         return self.codes[picked[start:start + codes.shape[0]]]
 
     def update(self, indices: torch.Tensor, codes: torch.Tensor) -> None:
-        """Every process writes every process's codes."""
+        """Every process writes every process's codes (those gathered for this step's neighbours if they are
+        the same, else gathered now)."""
+        kept, self._gathered = getattr(self, "_gathered", None), None
+        if kept is not None and kept[0] is indices and torch.equal(kept[1], codes.detach()):
+            super().update(kept[2], kept[3])
+            return
         super().update(self.group.gather(indices), self.group.gather(codes.detach()))

@@ -160,3 +160,12 @@ def test_fused_search_matches_on_the_mlp_like_table_through_a_pass():
         b = twin.pick_neighbours(twin.codes[batch], batch, 3, g2)
         assert torch.equal(a, b)
     assert torch.equal(table.used, twin.used)
+
+
+def test_search_inside_a_bf16_forward_pass_is_the_float32_search():
+    table = _random_table(5000, 16, 9, duplicates=False)
+    idx = torch.arange(64)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        inside = table.search(table.codes[idx], idx, 11, True, False)
+    assert torch.equal(inside[1], table.plain_search(table.codes[idx], idx, 11, True, False)[1])
+    assert table._blocks is not None  # the fused path answered

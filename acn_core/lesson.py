@@ -54,6 +54,7 @@ ACTIONS = {  # what a step can wait for, and what the student sees while it wait
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,47}")  # a lesson's file name (without .json)
 PAGE_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,39}")
 KEY_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,39}")  # state keys and widget keys: CSS- and URL-safe
+MODEL_KEYS = ("model", "compare_a", "compare_b")  # state keys that name a model of the server
 STEP_FIELDS = {"title", "text", "todo", "page", "state", "expect", "highlight", "hide"}
 TOP_FIELDS = {"format", "version", "title", "description", "steps"}
 
@@ -206,14 +207,14 @@ def parse(raw: bytes | str | dict) -> Lesson:
 
 def usable_steps(lesson: Lesson, pages: set[str], models: set[str]) -> tuple[list[int], list[str]]:
     """The indices of the steps this server can show, and one note per skipped step naming why: its page is
-    not one of `pages` or its model not one of `models`."""
+    not one of `pages`, or a model it names (`MODEL_KEYS`) is not one of `models`."""
     usable, notes = [], []
     for n, step in enumerate(lesson.steps):
-        model = step.state.get("model")
+        missing = [str(step.state[key]) for key in MODEL_KEYS if key in step.state and step.state[key] not in models]
         if step.page not in pages:
             notes.append(f"Step {n + 1} ({step.title[:60]}) is skipped: this app has no page {step.page!r}.")
-        elif model is not None and model not in models:
-            notes.append(f"Step {n + 1} ({step.title[:60]}) is skipped: this server has no model {str(model)[:80]!r}.")
+        elif missing:
+            notes.append(f"Step {n + 1} ({step.title[:60]}) is skipped: this server has no model {missing[0][:80]!r}.")
         else:
             usable.append(n)
     return usable, notes

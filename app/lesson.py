@@ -175,9 +175,10 @@ def _numbers(step: lessons.Step) -> dict:
     models, numbers = explorer.available_models(), {}
     for token in tokens:
         which, metric = token.split(".", 1)
-        if labels.get(which) in models and metric in {key for _, key in explorer.COMPARE_ROWS}:
-            bundle = explorer.load_bundle(models[labels[which]])
-            numbers[token] = None if bundle is None else getattr(bundle.evaluation, metric)
+        if metric not in {key for _, key in explorer.COMPARE_ROWS}:
+            continue  # not a number the app knows: the token stays as written
+        bundle = explorer.load_bundle(models[labels[which]]) if labels.get(which) in models else None
+        numbers[token] = None if bundle is None else getattr(bundle.evaluation, metric)
     return numbers
 
 

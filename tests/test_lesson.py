@@ -84,10 +84,12 @@ def test_html_and_markdown_in_a_caption_are_shown_as_text():  # row 37: nothing 
 def test_steps_on_a_missing_page_or_model_are_skipped_with_a_note_naming_them():  # row 37
     obj = a_lesson()
     obj["steps"] += [{"title": "Gone", "text": "t", "page": "no_such_page"},
-                     {"title": "Other", "text": "t", "page": "latent_map", "state": {"model": "not-here"}}]
+                     {"title": "Other", "text": "t", "page": "latent_map", "state": {"model": "not-here"}},
+                     {"title": "Pair", "text": "t", "page": "latent_map", "state": {"compare_b": "nor-here"}}]
     usable, notes = lessons.usable_steps(lessons.parse(obj), {"latent_map"}, {"default"})
     assert usable == [0]
     assert "no page 'no_such_page'" in notes[0] and "no model 'not-here'" in notes[1]
+    assert "no model 'nor-here'" in notes[2]
 
 
 def test_numbers_in_a_sentence_come_from_the_model():

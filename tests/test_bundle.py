@@ -257,6 +257,13 @@ def test_export_is_self_contained_and_an_upload_stays_so(lean_digits, tmp_path):
         assert "images" not in meta and "train_images" in safetensors_load(zf.read("digits/data.safetensors"))
     imported = bundle.load(import_zip(zipped, tmp_path / "home"))
     assert imported.image_source is None and torch.equal(imported.train_images, images.train.images)
+    lean_zip = tmp_path / "lean.zip"  # a lean bundle zipped by hand: made self-contained on arrival
+    with zipfile.ZipFile(lean_zip, "w") as zf:
+        for file in path.iterdir():
+            zf.write(file, f"lean/{file.name}")
+    arrived = bundle.load(import_zip(lean_zip, tmp_path / "home"))
+    assert arrived.image_source is None and torch.equal(arrived.test_images, images.test.images)
+    assert "train_images" in read_tensors(arrived.path / "data.safetensors")
 
 
 def test_the_migration_keeps_weights_codes_maps_and_metrics(lean_digits, tiny_bundle, tmp_path):

@@ -3,7 +3,7 @@
 grid of every point, a stable sample of points to draw, regions and clicks resolved over every point)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -13,7 +13,7 @@ from .codes import exact_knn
 MIN_UMAP_POINTS = 32  # below this UMAP degenerates; a PCA map is used instead
 MAX_FIT_POINTS = 20_000  # larger sets: UMAP on a seeded subsample, the rest placed from their neighbours
 EXACT_MAP_POINTS = 20_000  # maps up to this size draw every point; larger ones a density grid plus a sample
-DRAWN_POINTS = 6_000  # points drawn (and clickable) on a larger map
+DRAWN_POINTS = 4_000  # points drawn (and clickable) on a larger map: few enough to pan smoothly
 
 
 def pca_map(codes: torch.Tensor) -> np.ndarray:
@@ -86,6 +86,21 @@ def grid_cells(map_xy: np.ndarray, cells: int) -> tuple[np.ndarray, np.ndarray, 
 
 
 @dataclass
+class MapGrid:
+    """Square cells over a map's points, and the cell of every point."""
+
+    flat: np.ndarray  # (N,) int64: the cell of each point, row-major, row 0 at the lowest y
+    origin: np.ndarray  # (2,) map coordinates of the grid's lower-left corner
+    cell_size: float  # map units
+    shape: tuple[int, int]  # (columns, rows)
+
+
+def map_grid(map_xy: np.ndarray, cells: int = 400) -> MapGrid:
+    """`grid_cells` as a `MapGrid`: computed once per map, then shared by every density of it."""
+    return MapGrid(*grid_cells(map_xy, cells))
+
+
+@dataclass
 class MapDensity:
     """Every point of a map binned on a square grid, for drawing as one picture under a sample of points."""
 
@@ -94,34 +109,42 @@ class MapDensity:
     counts: np.ndarray  # (rows, columns) points per cell, row 0 at the lowest y
     top_label: np.ndarray  # (rows, columns) int: the most frequent label in each cell (-1: empty)
     mean_value: np.ndarray | None  # (rows, columns) the mean of a per-point value (NaN: empty), if one was given
-    region_counts: np.ndarray | None  # (rows, columns) points of the region per cell, if a region was given
+    region_counts: np.ndarray | None = None  # (rows, columns) points of the region per cell, if a region was given
 
 
-def map_density(map_xy: np.ndarray, labels: np.ndarray, cells: int = 400, mask: np.ndarray | None = None,
-                values: np.ndarray | None = None, region: np.ndarray | None = None) -> MapDensity:
-    """Bin the points (N, 2) where `mask` (N,) is true (all if None) on a grid of `cells` along the map's
-    longer side (the grid spans every point, so it does not move when a filter changes): counts, the most
-    frequent label, the mean of `values` (N,) and the counts of `region` (ids) per cell."""
-    flat, origin, size, (columns, rows) = grid_cells(map_xy, cells)
+def map_density(grid: MapGrid, labels: np.ndarray, mask: np.ndarray | None = None,
+                values: np.ndarray | None = None) -> MapDensity:
+    """The points of `grid` (see `map_grid`; N points) where `mask` (N,) is true (all if None), per cell:
+    counts, the most frequent label (labels (N,)) and the mean of `values` (N,). The grid spans every point,
+    so it does not move when a filter changes."""
+    columns, rows = grid.shape
     n_cells = columns * rows
-    keep = np.ones(len(map_xy), dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
-    flat_kept, labels_kept = flat[keep], np.asarray(labels, dtype=np.int64)[keep]
-    counts = np.bincount(flat_kept, minlength=n_cells)
+    flat = grid.flat if mask is None else grid.flat[mask]
+    labels_kept = np.asarray(labels, dtype=np.int64) if mask is None else np.asarray(labels, dtype=np.int64)[mask]
+    counts = np.bincount(flat, minlength=n_cells)
     n_labels = int(labels.max()) + 1 if len(labels) else 1
-    per_label = np.bincount(flat_kept * n_labels + labels_kept, minlength=n_cells * n_labels).reshape(n_cells, n_labels)
+    per_label = np.bincount(flat * n_labels + labels_kept, minlength=n_cells * n_labels).reshape(n_cells, n_labels)
     top = np.where(counts > 0, per_label.argmax(1), -1)
     mean_value = None
     if values is not None:
-        sums = np.bincount(flat_kept, weights=np.asarray(values, dtype=np.float64)[keep], minlength=n_cells)
+        kept_values = np.asarray(values, dtype=np.float64) if mask is None else np.asarray(values, np.float64)[mask]
+        sums = np.bincount(flat, weights=kept_values, minlength=n_cells)
         with np.errstate(invalid="ignore", divide="ignore"):
             mean_value = np.where(counts > 0, sums / counts, np.nan).reshape(rows, columns)
-    region_counts = None
-    if region is not None:
-        in_region = np.zeros(len(map_xy), dtype=bool)
-        in_region[np.asarray(region, dtype=np.int64)] = True
-        region_counts = np.bincount(flat[keep & in_region], minlength=n_cells).reshape(rows, columns)
-    return MapDensity(origin, size, counts.reshape(rows, columns), top.reshape(rows, columns), mean_value,
-                      region_counts)
+    return MapDensity(grid.origin, grid.cell_size, counts.reshape(rows, columns), top.reshape(rows, columns),
+                      mean_value)
+
+
+def with_region(density: MapDensity, grid: MapGrid, region: np.ndarray, mask: np.ndarray | None = None
+                ) -> MapDensity:
+    """`density` plus the counts of the region's points (ids) per cell (those where `mask` is true): a
+    region costs only its own size, not the map's."""
+    region = np.asarray(region, dtype=np.int64)
+    if mask is not None:
+        region = region[mask[region]]
+    columns, rows = grid.shape
+    counts = np.bincount(grid.flat[region], minlength=columns * rows).reshape(rows, columns)
+    return replace(density, region_counts=counts)
 
 
 def drawn_sample(n: int, size: int, mask: np.ndarray | None = None, seed: int = 0) -> np.ndarray:

@@ -88,7 +88,7 @@ def neighbour_positions(bundle: Bundle, view, vs_code: atlas.MapVsCode | None) -
             bundle.map_xy[vs_code.map_ids])
 
 
-DRAWN_HELD_OUT = 2_000  # held-out points drawn on a large map
+DRAWN_HELD_OUT = 1_000  # held-out points drawn on a large map
 
 
 def is_large(bundle: Bundle) -> bool:
@@ -115,13 +115,31 @@ def _image(picture: np.ndarray, origin: np.ndarray, cell_size: float) -> dict:
             "yanchor": "top", "sizing": "stretch", "layer": "below"}
 
 
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _grid(path: str, content_hash: str) -> projection.MapGrid:
+    """Shared by all sessions: never mutate what this returns."""
+    return projection.map_grid(explorer._load(path, content_hash).map_xy)
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _base_density(path: str, content_hash: str, attribute: str | None, shown: tuple[int, ...]
+                  ) -> projection.MapDensity:
+    """Shared by all sessions: never mutate what this returns."""
+    bundle = explorer._load(path, content_hash)
+    mask = np.isin(bundle.labels, shown) if shown else None
+    values = None if attribute is None else getattr(bundle, attribute)
+    return projection.map_density(_grid(path, content_hash), bundle.labels, mask, values)
+
+
 @st.cache_data(max_entries=32, show_spinner=False)
 def _density(path: str, content_hash: str, attribute: str | None, shown: tuple[int, ...],
              region: np.ndarray | None) -> dict:
     bundle = explorer._load(path, content_hash)
+    density = _base_density(path, content_hash, attribute, shown)
+    if region is not None:
+        mask = np.isin(bundle.labels, shown) if shown else None
+        density = projection.with_region(density, _grid(path, content_hash), region, mask)
     values = None if attribute is None else getattr(bundle, attribute)
-    mask = np.isin(bundle.labels, shown) if shown else None
-    density = projection.map_density(bundle.map_xy, bundle.labels, mask=mask, values=values, region=region)
     value_range = None if values is None else [float(values.min()), float(values.max())]
     return _image(figures.density_picture(density, value_range), density.origin, density.cell_size)
 
@@ -156,5 +174,5 @@ def size_caption(bundle: Bundle, show_held_out: bool) -> str:
     held = f"; {min(DRAWN_HELD_OUT, len(bundle.test_labels)):,} of the {len(bundle.test_labels):,} held-out " \
            f"images" if show_held_out else ""
     return (f" Every point is in the shaded picture underneath; {projection.DRAWN_POINTS:,} of them, a fixed random "
-            f"sample, are drawn as clickable points{held}. Boxes and lassos select among every point; the label "
-            f"filter above (not the legend) filters the picture too.")
+            f"sample, are drawn as clickable points{held}. Boxes and lassos select among every point the label "
+            f"filter above keeps (the legend hides only drawn points).")

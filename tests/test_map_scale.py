@@ -20,8 +20,9 @@ def test_the_density_grid_counts_labels_values_and_region_per_cell():
     values = rng.random(3000)
     mask = labels != 3
     region = np.flatnonzero(xy[:, 0] > 0.5)
-    density = projection.map_density(xy, labels, cells=8, mask=mask, values=values, region=region)
-    flat, _, _, (columns, rows) = projection.grid_cells(xy, 8)
+    grid = projection.map_grid(xy, 8)
+    density = projection.with_region(projection.map_density(grid, labels, mask, values), grid, region, mask)
+    flat, (columns, rows) = grid.flat, grid.shape
     assert density.counts.shape == (rows, columns) and density.counts.sum() == mask.sum()
     for cell in np.unique(flat):
         row, column = divmod(cell, columns)

@@ -21,6 +21,7 @@ from .codes import exact_knn
 from .config import RunConfig
 from .data import KNOWN_DATASETS, ImageData, Split, load_dataset
 from .evaluate import CHUNK, Evaluation, code_costs, encode_images, evaluate, fixed_views
+from .index import CodeIndex
 from .lean import ImageSource, images_hash, read_images
 from .model import ACN, DECODE_MODES
 from .projection import fit_map, place_on_map
@@ -30,6 +31,9 @@ from .storage import BundleError, read_json, read_tensors, remove_files, tensors
 from .train import Progress, TrainResult, train
 
 MAX_REPLAY_POINTS = 5000
+# above this many training codes a bundle ships its Annoy index: building it on load would cost more than
+# ~0.5 s here (4,000 codes: 0.19 s; 60,000: 1.5 s; a million: minutes); below, it is built from the codes
+SHIP_INDEX_ABOVE = 20_000
 
 
 def judged_modes(model: ACN) -> tuple[str, ...]:
@@ -83,7 +87,7 @@ def create(result: TrainResult, data: ImageData, out: Path, training_seconds: fl
            chains: int = CHAINS, steps: int = STEPS, lean: bool = True) -> Path:
     """Encode, evaluate, judge the pictures (`quality.py`), map and index a trained model; save the bundle.
     With `lean`, a bundle of a known dataset names its images instead of carrying them. The Annoy index is
-    not saved: loading builds the same one from the codes."""
+    saved only above SHIP_INDEX_ABOVE codes: below, loading builds the same one from the codes."""
     config, model = result.config, result.model.eval()
     train_codes = encode_images(model, data.train.images)
     test_codes = encode_images(model, data.test.images)
@@ -114,20 +118,21 @@ def create(result: TrainResult, data: ImageData, out: Path, training_seconds: fl
     source = image_source(data, config.data.root) if lean else None
     if source is not None:
         arrays = {name: array for name, array in arrays.items() if name not in IMAGE_ARRAYS}
-    return save(Path(out), model, config, dataset, arrays, None, evaluation, result.history, training_seconds,
+    index = CodeIndex.build(train_codes.numpy(), seed=config.train.seed) if n > SHIP_INDEX_ABOVE else None
+    return save(Path(out), model, config, dataset, arrays, index, evaluation, result.history, training_seconds,
                 map_method, time.strftime("%Y-%m-%dT%H:%M:%S%z"), source)
 
 
 def _rewrite(bundle: Bundle, out: Path, arrays: dict[str, torch.Tensor], source: ImageSource | None) -> Path:
     """Write a loaded bundle to `out` with other arrays and image source, in the current format; the weights
-    and metrics files are copied byte for byte; the index is left out (loading builds it from the codes)."""
+    and metrics files are copied byte for byte; the index is kept only above SHIP_INDEX_ABOVE codes."""
     path = bundle.path
     meta = {key: value for key, value in read_json(path / CONFIG_FILE).items() if key not in ("files", "images")}
     meta["format"], meta["config"] = FORMAT, bundle.config.to_dict()  # the config as read (old formats' defaults)
     if source is not None:
         meta["images"] = source.to_dict()
     return write_files(out, meta, {MODEL_FILE: (path / MODEL_FILE).read_bytes(), DATA_FILE: tensors_to_bytes(arrays)},
-                       (path / METRICS_FILE).read_bytes(), None)
+                       (path / METRICS_FILE).read_bytes(), bundle.index if bundle.n_train > SHIP_INDEX_ABOVE else None)
 
 
 def make_lean(path: Path, drop_snapshot_codes: bool = False) -> bool:

@@ -5,8 +5,8 @@
     data.safetensors   labels, source rows, codes, map positions, per-sample costs, snapshots, and the
                        training/held-out images unless the bundle is lean (`lean.py`: they are read from the
                        local dataset store and verified against a hash)
-    index.ann          Annoy index of the training codes, described by index.json; optional: without it
-                       the index is built from the verified codes on load (4,000 codes: ~0.2 s, the same bytes)
+    index.ann          Annoy index of the training codes, described by index.json; only in large bundles
+                       (`build.SHIP_INDEX_ABOVE`): otherwise built from the verified codes on load (the same bytes)
     metrics.json       training curves and held-out evaluation
 
 Saving is atomic. Loading treats every bundle as possibly hostile: JSON fields, tensor names, dtypes and

@@ -13,7 +13,7 @@ import torch
 from safetensors.torch import load as safetensors_load
 from safetensors.torch import save_file
 
-from acn_core import bundle, data, lean, sampling
+from acn_core import build, bundle, data, lean, sampling
 from acn_core.archive import export_zip, import_zip
 from acn_core.build import create, make_lean, reevaluate, self_contained
 from acn_core.config import DataConfig
@@ -330,3 +330,14 @@ def test_the_lean_command_and_dropping_the_snapshot_codes(lean_digits, tmp_path)
     assert "snapshot_codes" not in arrays and "snapshot_maps" in arrays
     loaded = bundle.load(carried)
     assert np.array_equal(loaded.snapshot_maps, bundle.load(path).snapshot_maps) and loaded.image_source is not None
+
+
+def test_a_large_bundle_ships_its_index_and_a_small_one_builds_it(monkeypatch, tmp_path):
+    data_ = make_data()
+    result = train(tiny_config(epochs=1), data_)
+    create(result, data_, tmp_path / "small", chains=0)
+    monkeypatch.setattr(build, "SHIP_INDEX_ABOVE", 10)  # "large": more training codes than this
+    create(result, data_, tmp_path / "large", chains=0)
+    assert not (tmp_path / "small" / INDEX_FILE).exists() and (tmp_path / "large" / INDEX_FILE).exists()
+    small, large = bundle.load(tmp_path / "small"), bundle.load(tmp_path / "large")
+    assert not large.notes and np.array_equal(small.neighbours(3, 5)[0], large.neighbours(3, 5)[0])

@@ -317,3 +317,23 @@ def test_a_downloaded_lesson_uploads_back_identically_and_a_bad_file_is_refused(
     assert at.session_state["lesson_draft"].to_bytes() == downloaded  # a refused file changes nothing
     at.button(key="lessons_try").click().run()
     assert bar_title(at) == "A code is a point"
+
+
+def test_a_saved_view_brings_back_its_region_and_colouring():
+    at = AppTest.from_file(HOME_SCRIPT, default_timeout=180).run()
+    at.switch_page("../pages/lessons.py").run()
+    at.button(key="lessons_new").click().run()
+    at.switch_page("../pages/latent_map.py").run()
+    at.session_state["latent_map"] = {"selection": {"points": [{"customdata": [i, 0]} for i in range(0, 90, 3)],
+                                                    "box": [{"x": [0, 1], "y": [0, 1]}]}}
+    at.run()
+    at.selectbox(key="map_colour").set_value("code cost (nats)").run()
+    at.button(key="lesson_add").click().run()
+    step = at.session_state["lesson_draft"].steps[0]
+    assert step.state["map_colour"] == "code cost (nats)" and step.state["sel"]
+    at.session_state["latent_map"] = {"selection": {"points": [{"customdata": [5, 0]}]}}  # the view moves on
+    at.selectbox(key="map_colour").set_value("label").run()
+    at.switch_page("../pages/lessons.py").run()
+    at.button(key="lessons_try").click().run()
+    assert at.selectbox(key="map_colour").value == "code cost (nats)"
+    assert any(h.value.startswith("Selected region: 30 images") for h in at.subheader)

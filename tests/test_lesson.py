@@ -258,6 +258,10 @@ def test_a_teacher_makes_a_lesson_from_views_reorders_downloads_and_shares_it(ex
     assert [s.title for s in at.session_state["lesson_draft"].steps] == ["Seven"]
     link = open_link("lesson=week-3&step=2")
     assert bar_title(link) == "Seven" and link.session_state["sample"] == 7
+    student = AppTest.from_file(HOME_SCRIPT, default_timeout=180).run()
+    student.switch_page("../pages/lessons.py").run()
+    assert student.button(key="lessons_delete_week-3").disabled  # a student may not delete it, but may download
+    assert any(b.label == "Download" for b in student.get("download_button"))
 
 
 # ---- figures for slides ----------------------------------------------------------------------------------------

@@ -59,9 +59,8 @@ class BlockIndex:
         self.padding = torch.arange(len(order)) >= len(order) - pad  # (S,)
         self.slot = torch.full((codes.shape[0],), -1, dtype=torch.long)
         self.slot[self.rows[~self.padding]] = torch.arange(len(order))[~self.padding]
-        # block-major, each block's rows contiguous per dimension: (blocks, D, BLOCK)
-        self.table = rotated[order].view(n_blocks, BLOCK, -1).transpose(1, 2).contiguous()
-        blocked = self.table.transpose(0, 1)  # (D, blocks, BLOCK)
+        self.table_t = rotated[order].T.contiguous()  # (D, S): a run of blocks is contiguous in each dimension
+        blocked = self.table_t.view(-1, n_blocks, BLOCK)  # (D, blocks, BLOCK)
         self.low = blocked[:self.prefix].amin(2).contiguous()  # (prefix, blocks)
         self.high = blocked[:self.prefix].amax(2).contiguous()
         rest = blocked[self.prefix:].norm(dim=0)  # (blocks, BLOCK)
@@ -79,8 +78,8 @@ class BlockIndex:
         self.writes += int(inside.sum())
         if not len(slots):
             return
+        self.table_t[:, slots] = rotated.T
         blocks = slots // BLOCK
-        self.table[blocks, :, slots % BLOCK] = rotated
         head = rotated[:, :self.prefix].T
         self.low.scatter_reduce_(1, blocks.expand(self.prefix, -1), head, "amin")
         self.high.scatter_reduce_(1, blocks.expand(self.prefix, -1), head, "amax")
@@ -97,7 +96,7 @@ class BlockIndex:
         own_slot = torch.full((codes.shape[0],), -1) if own is None else self.slot[own.long()]
         values = np.full((codes.shape[0], width), -np.inf, np.float32)
         slots = np.full((codes.shape[0], width), -1, np.int64)
-        _scan(np.ascontiguousarray(2 * (codes @ self.basis).numpy()), self.table.view(-1).numpy(), bias.numpy(),
+        _scan(np.ascontiguousarray(2 * (codes @ self.basis).numpy()), self.table_t.view(-1).numpy(), bias.numpy(),
               own_slot.numpy(), self.low.numpy(), self.high.numpy(), self.rest_low.numpy(), self.rest_high.numpy(),
               values, slots)
         slots = torch.from_numpy(slots)
@@ -119,23 +118,27 @@ def _insert(values: np.ndarray, slots: np.ndarray, worst: np.ndarray, query: int
 
 
 @numba.njit(cache=True, fastmath={"contract"}, boundscheck=False)
-def _score_block(queries2: np.ndarray, query: int, table: np.ndarray, bias: np.ndarray, own: np.ndarray,
-                 block: int, scores: np.ndarray, values: np.ndarray, slots: np.ndarray, worst: np.ndarray,
-                 cut: np.float32) -> np.float32:
-    """Score the rows of `block` for one query, keep those that beat the cut-off; return the new cut-off.
-    table: (blocks * D * size,) block-major (`BlockIndex.table` flattened): flat offsets keep this vectorised."""
-    dim = queries2.shape[1]
-    first = block * BLOCK
-    for j in range(BLOCK):
-        scores[j] = bias[first + j]
-    for d in range(dim):
+def _score_rows(queries2: np.ndarray, query: int, table: np.ndarray, bias: np.ndarray, own: np.ndarray,
+                first: int, last: int, scores: np.ndarray, values: np.ndarray, slots: np.ndarray, worst: np.ndarray,
+                cut: np.float32) -> np.float32:
+    """Score slots [first, last) for one query, keep those that beat the cut-off; return the new cut-off.
+    table: (D * S,) dimension-major (`BlockIndex.table_t` flattened)."""
+    n_slots, length = bias.shape[0], last - first
+    start_bias = bias[first:last]  # views, indexed from 0: LLVM vectorises these loops, not table[at + j]
+    for j in range(length):
+        scores[j] = start_bias[j]
+    for d in range(queries2.shape[1]):
         weight = queries2[query, d]
-        at = (block * dim + d) * BLOCK
-        for j in range(BLOCK):
-            scores[j] += weight * table[at + j]
-    for j in range(BLOCK):
-        if scores[j] > cut and first + j != own[query]:
-            cut = _insert(values, slots, worst, query, scores[j], first + j)
+        column = table[d * n_slots + first:d * n_slots + last]
+        for j in range(length):
+            scores[j] += weight * column[j]
+    better = 0
+    for j in range(length):  # vectorised: usually no row of a run beats the cut-off
+        better += scores[j] > cut
+    if better:
+        for j in range(length):
+            if scores[j] > cut and first + j != own[query]:
+                cut = _insert(values, slots, worst, query, scores[j], first + j)
     return cut
 
 
@@ -144,11 +147,13 @@ def _scan(queries2: np.ndarray, table: np.ndarray, bias: np.ndarray, own: np.nda
           high: np.ndarray, rest_low: np.ndarray, rest_high: np.ndarray, values: np.ndarray,
           slots: np.ndarray) -> None:
     """Fill values/slots (P, W) (preset to -inf/-1) with each query's best slots by bias + queries2 . row.
-    queries2 (P, D) = 2 x codes in the blocks' basis; table (blocks * D * size,) block-major; bias (S,) = -|t|^2, -inf where not
-    eligible; own (P,) slot never returned (-1: none); low/high (prefix, blocks); rest_low/rest_high (blocks,)."""
+    queries2 (P, D) = 2 x codes in the blocks' basis; table (D * S,) dimension-major; bias (S,) = -|t|^2,
+    -inf where not eligible; own (P,) slot never returned (-1: none); low/high (prefix, blocks);
+    rest_low/rest_high (blocks,)."""
     n_queries, dim = queries2.shape
     prefix, n_blocks = low.shape
-    scores = np.empty(BLOCK, np.float32)
+    size = bias.shape[0] // n_blocks
+    scores = np.empty(bias.shape[0], np.float32)
     bound = np.empty(n_blocks, np.float32)
     done = np.zeros(n_blocks, np.bool_)
     worst = np.zeros(n_queries, np.int64)
@@ -177,7 +182,15 @@ def _scan(queries2: np.ndarray, table: np.ndarray, bias: np.ndarray, own: np.nda
                 if not done[b] and bound[b] >= best:
                     best, best_at = bound[b], b
             done[best_at] = True
-            cut = _score_block(queries2, i, table, bias, own, best_at, scores, values, slots, worst, cut)
-        for b in range(n_blocks):
-            if not done[b] and bound[b] > cut:
-                cut = _score_block(queries2, i, table, bias, own, b, scores, values, slots, worst, cut)
+            cut = _score_rows(queries2, i, table, bias, own, best_at * size, (best_at + 1) * size, scores, values,
+                              slots, worst, cut)
+        b = 0
+        while b < n_blocks:  # then every block that may still hold a better row, neighbouring ones in one run
+            if done[b] or bound[b] <= cut:
+                b += 1
+                continue
+            end = b + 1
+            while end < n_blocks and not done[end] and bound[end] > cut:
+                end += 1
+            cut = _score_rows(queries2, i, table, bias, own, b * size, end * size, scores, values, slots, worst, cut)
+            b = end

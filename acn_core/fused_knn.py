@@ -21,7 +21,7 @@ import torch
 BLOCK = 64  # rows per block
 PREFIX = 4  # dimensions of the blocks' boxes
 GRID = 3  # leading dimensions the rows are sorted on, one inside another
-SEEDS = 3  # blocks scored first, best bounds first, to set a tight cut-off
+SEEDS = 2  # blocks scored first, best bounds first, to set a tight cut-off
 
 
 def grid_order(rotated: torch.Tensor, block: int = BLOCK, levels: int = GRID) -> torch.Tensor:
@@ -57,6 +57,7 @@ class BlockIndex:
         order = torch.cat([order, order[-1:].expand(pad)])  # padding repeats a row (its bias is -inf there)
         self.rows = order + start  # (S,) the absolute row in each slot
         self.padding = torch.arange(len(order)) >= len(order) - pad  # (S,)
+        self.local = torch.where(self.padding, stop - start, order)  # (S,) rows within the range; past its end: padding
         self.slot = torch.full((codes.shape[0],), -1, dtype=torch.long)
         self.slot[self.rows[~self.padding]] = torch.arange(len(order))[~self.padding]
         self.table_t = rotated[order].T.contiguous()  # (D, S): a run of blocks is contiguous in each dimension
@@ -92,7 +93,7 @@ class BlockIndex:
         """Approximate scores 2 q.t - |t|^2 (P, width) and absolute rows (P, width) of each code's `width` best
         eligible rows (unordered; -inf and -1 where fewer were eligible). table_sq (stop - start,): squared
         norms, inf where a row is not eligible; own (P,): each code's own row, never returned (None: no rule)."""
-        bias = torch.where(self.padding, -float("inf"), -table_sq[self.rows - self.start])  # (S,)
+        bias = torch.cat([table_sq, table_sq.new_full((1,), float("inf"))])[self.local].neg_()  # (S,), -inf: padding
         own_slot = torch.full((codes.shape[0],), -1) if own is None else self.slot[own.long()]
         values = np.full((codes.shape[0], width), -np.inf, np.float32)
         slots = np.full((codes.shape[0], width), -1, np.int64)

@@ -190,19 +190,44 @@ def code_index(sizes: tuple[int, ...], queries: int = 200) -> list[Row]:
     return rows
 
 
+def layer_flops(model: torch.nn.Module, run: Callable[[], object]) -> int:
+    """Multiply-add FLOPs (2 per multiply-add) of every Linear, Conv2d and ConvTranspose2d in `model` during
+    one call of `run`, counted from the shapes each layer sees (forward only)."""
+    total = 0
+
+    def count(layer: torch.nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        nonlocal total
+        if isinstance(layer, torch.nn.Linear):
+            total += 2 * output.numel() * layer.in_features
+        elif isinstance(layer, torch.nn.Conv2d):  # each output value: in/groups x kh x kw multiply-adds
+            total += 2 * output.numel() * layer.in_channels // layer.groups * layer.kernel_size[0] * layer.kernel_size[1]
+        elif isinstance(layer, torch.nn.ConvTranspose2d):  # each input value feeds out/groups x kh x kw outputs
+            total += (2 * inputs[0].numel() * layer.out_channels // layer.groups * layer.kernel_size[0]
+                      * layer.kernel_size[1])
+
+    hooks = [m.register_forward_hook(count) for m in model.modules()
+             if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+    try:
+        run()
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return total
+
+
 def machine_limit(bundle_path: Path, batch: int = 128) -> list[Row]:
-    """FLOP/s of an ACN training step vs a plain matmul on the same threads (linear layers counted)."""
+    """FLOP/s of an ACN training step vs a plain matmul on the same threads: every linear and convolutional
+    layer's multiply-adds, forward and backward (twice the forward), over the step's time."""
     trainer, _, images, idx = trained_setup(bundle_path, 4 * batch, batch)
-    # every Linear costs 2*in*out FLOPs per example forward and twice that backward
-    linear_params = sum(m.in_features * m.out_features for m in trainer.model.modules()
-                        if isinstance(m, torch.nn.Linear))
-    step_flops = 3 * 2 * linear_params * images.shape[0]
+    step_flops = 3 * layer_flops(trainer.model, lambda: train_step(trainer, images, idx))
     step_rate = step_flops / best_time(lambda: train_step(trainer, images, idx))
     a, b = torch.randn(512, 512), torch.randn(512, 512)
     mm_rate = 2 * 512 ** 3 / best_time(lambda: a @ b)
-    return [Row(f"training step throughput ({trainer.model.config.encoder} encoder, linear layers only)",
-                step_rate / 1e9, "GFLOP/s", "plain 512x512 matmul", mm_rate / 1e9, step_rate / mm_rate,
-                f"ratio = step / matmul; {torch.get_num_threads()} thread(s)")]
+    m = trainer.model.config
+    return [Row(f"training step throughput ({m.encoder}/{m.decoder}, linear and conv layers)", step_rate / 1e9,
+                "GFLOP/s", "plain 512x512 matmul", mm_rate / 1e9, step_rate / mm_rate,
+                f"ratio = step / matmul; {step_flops / 1e9:.2f} GFLOP a step (forward + backward = 3 x forward); "
+                f"{torch.get_num_threads()} thread(s)")]
 
 
 def app_latency(bundle_path: Path, map_sizes: tuple[int, ...]) -> list[Row]:

@@ -309,12 +309,14 @@ def main(argv: list[str]) -> int:
         quiet = asyncio.run(a_class(url, 1, 4, 300, think=(0.2, 0.4), only_clicks=True))
         print_tally("one student alone (the quiet baseline)", quiet)
         t0 = time.time()
-        crowd = asyncio.run(a_class(url, args.classroom, args.rounds, 900))
+        clicking = asyncio.run(a_class(url, args.classroom, 4, 900, only_clicks=True, seed=1))
+        print_tally(f"{args.classroom} students clicking at once (20 clicks each, 0.5-2 s apart)", clicking)
+        lesson = asyncio.run(a_class(url, args.classroom, args.rounds, 900, seed=2))
+        print_tally(f"{args.classroom} students through the whole lesson, {args.rounds} times each", lesson)
         figures["class peak MB"] = memory.peak_since(t0)
-        print_tally(f"{args.classroom} students at once, {args.rounds} lessons each", crowd)
         time.sleep(args.settle)
         figures["after leaving MB"] = memory.now()
-        figures["quiet"], figures["class"] = quiet, crowd
+        figures["quiet"], figures["class"], figures["lesson"] = quiet, clicking, lesson
         if args.hostile:
             figures.update(hostile_phase(url, Path(home), args.classroom))
         if args.bad_inputs:

@@ -89,7 +89,9 @@ def map_figure(xy: np.ndarray, labels: np.ndarray, label_names: list[str], layer
         fig.add_trace(trace)
     if layers.values is not None:
         fig.update_layout(coloraxis={"colorscale": "Viridis", "cmin": value_range[0], "cmax": value_range[1],
-                                     "colorbar": {"title": layers.value_name, "len": 0.6}})
+                                     "colorbar": {"title": {"text": layers.value_name, "side": "top"},
+                                                  "orientation": "h", "len": 0.5, "thickness": 12, "x": 0.5,
+                                                  "xanchor": "center", "y": 0, "yanchor": "top"}})
     if layers.held_out is not None:
         positions, held_labels = layers.held_out
         fig.add_trace(go.Scattergl(

@@ -65,19 +65,6 @@ layers = figures.MapLayers(values=None if attribute is None else getattr(bundle,
                            neighbours=neighbours, neighbours_name=neighbours_name, map_nearest=map_nearest,
                            atlas=atlas_image, **mapview.level_of_detail(bundle, attribute, shown, region, show_held_out))
 map_col, panel = st.columns([3, 2])
-with map_col:
-    hover = {"code cost": bundle.code_cost, "neighbour agreement": bundle.neighbour_agreement}
-    st.plotly_chart(figures.map_figure(bundle.map_xy, bundle.labels, bundle.class_names, layers, bundle.content_hash,
-                                       hover), key="latent_map", on_select="rerun",
-                    selection_mode=("points", "box", "lasso"), width="stretch")
-    st.caption(f"{bundle.n_train:,} training codes, {bundle.map_method.upper()} projection. Click a point to inspect "
-               f"it; pick the box or lasso tool (toolbar) to select a region; click legend entries to hide labels. "
-               f"Code cost: KL of the code under the prior conditioned on its nearest other code."
-               + mapview.size_caption(bundle, show_held_out))
-    if vs_code is not None:
-        st.markdown(mapview.vs_code_caption(vs_code))
-    if show_atlas:
-        st.caption(mapview.atlas_caption(atlas_level, atlas_cells, atlas_decoding))
 with panel:
     sample_tab, region_tab, ranking_tab = mapview.panel_tabs((sample, held_out))
     with sample_tab:
@@ -99,3 +86,16 @@ with panel:
             if st.button("Clear the selection", key="map_clear", icon=":material/deselect:"):
                 state.set_region(None)
                 st.rerun()
+with map_col:  # filled after the panel: a click's panel reaches the browser before the redrawn map
+    hover = {"code cost": bundle.code_cost, "neighbour agreement": bundle.neighbour_agreement}
+    st.plotly_chart(figures.map_figure(bundle.map_xy, bundle.labels, bundle.class_names, layers, bundle.content_hash,
+                                       hover), key="latent_map", on_select="rerun",
+                    selection_mode=("points", "box", "lasso"), width="stretch")
+    st.caption(f"{bundle.n_train:,} training codes, {bundle.map_method.upper()} projection. Click a point to inspect "
+               f"it; pick the box or lasso tool (toolbar) to select a region; click legend entries to hide labels. "
+               f"Code cost: KL of the code under the prior conditioned on its nearest other code."
+               + mapview.size_caption(bundle, show_held_out))
+    if vs_code is not None:
+        st.markdown(mapview.vs_code_caption(vs_code))
+    if show_atlas:
+        st.caption(mapview.atlas_caption(atlas_level, atlas_cells, atlas_decoding))

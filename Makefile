@@ -20,10 +20,11 @@ install: $(VENV)/.installed
 run: install
 	$(VENV)/bin/streamlit run app/Home.py --server.port $(PORT) --server.address $(ADDRESS)
 
-# Serve a class on every interface; training, cancelling and deleting need ACN_TEACHER_PASSPHRASE.
+# Serve a class on every interface; training, cancelling and deleting need ACN_TEACHER_PASSPHRASE. No file
+# watcher: an edit of the app's files mid-lesson reloaded modules under thirty running sessions (issue 18).
 serve-class: install
 	@test -n "$$ACN_TEACHER_PASSPHRASE" || { echo "set ACN_TEACHER_PASSPHRASE first (see README, Serving a class)"; exit 2; }
-	$(VENV)/bin/streamlit run app/Home.py --server.port $(PORT) --server.address 0.0.0.0
+	$(VENV)/bin/streamlit run app/Home.py --server.port $(PORT) --server.address 0.0.0.0 --server.fileWatcherType none
 
 # Debian's Chromium for the one real-browser test (never `playwright install`: it downloads a browser).
 browser:

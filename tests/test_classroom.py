@@ -138,3 +138,12 @@ def test_the_load_tool_drives_three_sessions_through_every_action(server, tmp_pa
                "after leaving MB": 520.0, "server alive": True}
     write_goals(figures, 3, tmp_path / "class.json")
     assert '"met": true' in (tmp_path / "class.json").read_text()
+
+
+def test_the_app_does_not_collect_garbage_after_every_run():
+    """Streamlit's default full gc.collect(2) after every script run held the GIL for 0.15-0.5 s with PyTorch
+    loaded and serialised a whole class (issue 18); the app's config turns it off however it is started."""
+    import tomllib
+
+    config = tomllib.loads((Path(__file__).resolve().parents[1] / ".streamlit" / "config.toml").read_text())
+    assert config["runner"]["postScriptGC"] is False

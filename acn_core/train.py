@@ -190,7 +190,7 @@ def train(config: RunConfig, data: ImageData, run_dir: Path | None = None,
         from .distributed import DistributedCodeTable
 
         table = DistributedCodeTable(n, m.code_dim, table_seed, group)
-        network = torch.nn.parallel.DistributedDataParallel(model)
+        network = torch.nn.parallel.DistributedDataParallel(model, gradient_as_bucket_view=True)
     trainer = Trainer(model, table, tc, generator, network, group)
     history: list[EpochRecord] = []
     snapshots: dict[int, torch.Tensor] = {}

@@ -52,21 +52,25 @@ def map_vs_code(bundle: Bundle, k: int, item: int, held_out: int | None) -> atla
 def _atlas(path: str, content_hash: str, cells: int, _progress) -> tuple[dict, int, str]:
     result = atlas.build_atlas(explorer._load(path, content_hash), cells, progress=_progress)
     columns, rows = result.shape
-    picture = to_png_bytes(atlas.atlas_picture(result))
-    image = {"source": "data:image/png;base64," + base64.b64encode(picture).decode(), "xref": "x", "yref": "y",
-             "x": float(result.origin[0]), "y": float(result.origin[1] + rows * result.cell_size),
-             "sizex": float(columns * result.cell_size), "sizey": float(rows * result.cell_size),
-             "xanchor": "left", "yanchor": "top", "sizing": "stretch", "layer": "below"}
+    image = _image(atlas.atlas_picture(result), result.origin, columns * result.cell_size, rows * result.cell_size)
     return image, len(result.counts), result.decoding
 
 
 def atlas_layer(bundle: Bundle, level: str) -> tuple[dict, int, str]:
     """The atlas at `level` (atlas.ATLAS_LEVELS) as a plotly layout image over the map, its number of
-    non-empty cells and how it was decoded; built once per model and level (a progress bar for the PixelCNN)."""
-    cells = atlas.ATLAS_LEVELS[level]
-    progress = explorer.progress_bar("Decoding the atlas pixel by pixel (PixelCNN) ...") \
-        if bundle.model.decoder.autoregressive else None
-    return _atlas(str(bundle.path), bundle.content_hash, cells, progress)
+    non-empty cells and how it was decoded; built once per model and level (the PixelCNN's with a progress
+    bar, shown only while it is built)."""
+    placeholder, bar = st.empty(), []
+
+    def progress(fraction: float) -> None:
+        if not bar:
+            bar.append(placeholder.progress(0.0, text="Decoding the atlas pixel by pixel (PixelCNN) ..."))
+        bar[0].progress(min(max(fraction, 0.0), 1.0), text="Decoding the atlas pixel by pixel (PixelCNN) ...")
+
+    layer = _atlas(str(bundle.path), bundle.content_hash, atlas.ATLAS_LEVELS[level],
+                   progress if bundle.model.decoder.autoregressive else None)
+    placeholder.empty()
+    return layer
 
 
 def vs_code_caption(result: atlas.MapVsCode) -> str:
@@ -76,8 +80,8 @@ def vs_code_caption(result: atlas.MapVsCode) -> str:
 
 
 def atlas_caption(level: str, cells: int, decoding: str) -> str:
-    return (f"**Atlas ({level}, {cells} cells):** each square shows {decoding} of the training points in it; "
-            f"empty squares hold no point. Pick *fine* when you zoom in, *coarse* for the whole map.")
+    return (f"**Atlas ({level}, {cells} cells):** each cell shows {decoding} of the training points in it; "
+            f"empty cells hold no point. Pick *fine* when you zoom in, *coarse* for the whole map.")
 
 
 def neighbour_positions(bundle: Bundle, view, vs_code: atlas.MapVsCode | None) -> tuple[np.ndarray, str, np.ndarray | None]:
@@ -106,13 +110,12 @@ def region_finder(bundle: Bundle, visible: np.ndarray | None):
     return find
 
 
-def _image(picture: np.ndarray, origin: np.ndarray, cell_size: float) -> dict:
-    """A picture (rows, columns, 4) laid on the map's data coordinates, under the points."""
-    rows, columns = picture.shape[:2]
+def _image(picture: np.ndarray, origin: np.ndarray, width: float, height: float) -> dict:
+    """A picture (rows, columns, 4) laid under the points over the map rectangle from `origin` (2,), its
+    lower-left corner, `width` by `height` map units."""
     return {"source": "data:image/png;base64," + base64.b64encode(to_png_bytes(picture)).decode(), "xref": "x",
-            "yref": "y", "x": float(origin[0]), "y": float(origin[1] + rows * cell_size),
-            "sizex": float(columns * cell_size), "sizey": float(rows * cell_size), "xanchor": "left",
-            "yanchor": "top", "sizing": "stretch", "layer": "below"}
+            "yref": "y", "x": float(origin[0]), "y": float(origin[1] + height), "sizex": float(width),
+            "sizey": float(height), "xanchor": "left", "yanchor": "top", "sizing": "stretch", "layer": "below"}
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
@@ -141,7 +144,9 @@ def _density(path: str, content_hash: str, attribute: str | None, shown: tuple[i
         density = projection.with_region(density, _grid(path, content_hash), region, mask)
     values = None if attribute is None else getattr(bundle, attribute)
     value_range = None if values is None else [float(values.min()), float(values.max())]
-    return _image(figures.density_picture(density, value_range), density.origin, density.cell_size)
+    rows, columns = density.counts.shape
+    return _image(figures.density_picture(density, value_range), density.origin, columns * density.cell_size,
+                  rows * density.cell_size)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)

@@ -51,7 +51,11 @@ def serve_app(home: Path, log: Path) -> Iterator[str]:
         yield url
     finally:
         server.terminate()
-        server.wait(timeout=10)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # a busy machine: a server still answering a rerun
+            server.kill()
+            server.wait()
 
 
 # JS: record the interval between animation frames while the map is dragged (pan)

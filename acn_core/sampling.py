@@ -184,7 +184,7 @@ def rank(bundle: Bundle, by: str, n: int) -> np.ndarray:
 def describe(bundle: Bundle, items: np.ndarray) -> dict[str, np.ndarray]:
     """One row per training item, for tables and CSV files: item, label, costs, agreement, map position."""
     items = np.asarray(items, dtype=np.int64)
-    rows = {"item": items, "label": np.array([bundle.label_name(int(lab)) for lab in bundle.labels[items]]),
+    rows = {"item": items, "label": np.asarray(bundle.class_names)[bundle.labels[items]],  # labels checked on load
             "code_cost_nats": bundle.code_cost[items].round(3),
             "neighbour_agreement": bundle.neighbour_agreement[items].round(3)}
     if bundle.recon_cost is not None:

@@ -2,7 +2,6 @@
 map forming, a training job."""
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
@@ -91,12 +90,17 @@ def region_panel(bundle: Bundle, items: np.ndarray, key: str, heading: str = "Se
         st.session_state[f"_{key}_row"] = (page, rows[0])
         state.select_sample(int(shown[rows[0]]))
         st.rerun()
-    buffer = io.StringIO()
-    buffer.write(",".join(table) + "\n")
-    for row in zip(*table.values()):
-        buffer.write(",".join(str(v) for v in row) + "\n")
-    st.download_button("Download as CSV", buffer.getvalue(), file_name=f"{bundle.name}-selection.csv",
-                       mime="text/csv", key=f"{key}_csv", icon=":material/download:")
+    st.download_button("Download as CSV", _region_csv(str(bundle.path), bundle.content_hash, items.tobytes()),
+                       file_name=f"{bundle.name}-selection.csv", mime="text/csv", key=f"{key}_csv",
+                       icon=":material/download:")
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _region_csv(path: str, content_hash: str, items: bytes) -> str:
+    """The region's table as CSV, column by column (a row-by-row loop took ~1 s for 100,000 rows)."""
+    table = sampling.describe(explorer._load(path, content_hash), np.frombuffer(items, dtype=np.int64))
+    columns = [np.asarray(values).astype(str) for values in table.values()]
+    return ",".join(table) + "\n" + "".join(",".join(row) + "\n" for row in zip(*columns))
 
 
 def reconstructions(bundle: Bundle, items: tuple[int, ...]) -> np.ndarray:

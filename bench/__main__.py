@@ -54,6 +54,8 @@ for part in parts:
     new = part()
     core.print_table(new)
     rows += new
+rows += browser.atlas_rows()
+core.print_table(rows[-3:])
 if browser.CHROMIUM:
     with tempfile.TemporaryDirectory() as home:
         seen = browser.time_to_clickable_map(Path(home), held_out=True)
@@ -70,6 +72,7 @@ if browser.CHROMIUM:
                           300.0 / (seen["click"] * 1e3), "in Chromium, click to text; ratio = goal / measured"),
                  core.Row("60k codes: frame time while panning (mean)", seen["frame_mean_ms"], "ms", "goal", 50.0,
                           50.0 / seen["frame_mean_ms"], f"95th percentile {seen['frame_p95_ms']:.0f} ms")]
+        rows += browser.map_scale_rows()  # the Latent map at 4k, 60k and 1M points (builds synthetic bundles)
 print()
 core.print_table(rows)
 if args.json:

@@ -85,9 +85,10 @@ def first_in_order(scores: torch.Tensor, rows: torch.Tensor, depth: int) -> tupl
     scores (P, depth) and row ids (P, depth). `rows` (n,) holds the columns' row ids in ascending order. Exact
     also when more columns than fit tie with the last one kept: the lower row ids are kept, as they would be
     had the table been searched in slices (`canonical`)."""
-    values, picked = top_k(scores, depth)
-    last = values[:, -1:]
-    tied = torch.isfinite(last[:, 0]) & ((scores >= last).sum(1) > depth)
+    values, picked = top_k(scores, min(depth + 1, scores.shape[1]))  # one more: does a tie cross the edge?
+    tied = torch.isfinite(values[:, depth - 1]) & (values[:, -1] == values[:, depth - 1]) if values.shape[1] > depth \
+        else torch.zeros(scores.shape[0], dtype=torch.bool, device=scores.device)
+    values, picked = values[:, :depth], picked[:, :depth]
     if tied.any():  # rare: identical codes at the edge of the list; a stable sort keeps the lower ids
         picked[tied] = torch.sort(scores[tied], dim=1, descending=True, stable=True).indices[:, :depth]
         values[tied] = scores[tied].gather(1, picked[tied])

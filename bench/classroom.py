@@ -217,9 +217,10 @@ async def click(session: StreamSession, points: MapPoints, rng: random.Random, t
 
 
 async def student(url: str, seed: int, tally: Tally, rounds: int, deadline: float, think: tuple[float, float],
-                  clicks_per_round: int = 5, only_clicks: bool = False, points: list = []) -> None:
+                  points: list, clicks_per_round: int = 5, only_clicks: bool = False) -> None:
     """One student's lesson, `rounds` times or until `deadline`: open the map, click points, box and
-    lasso a region, step a daydream three times, draw a digit, come back to the map."""
+    lasso a region, step a daydream three times, draw a digit, come back to the map. `points` holds the
+    map's points once the first student has read them (shared by the class: one figure to decode)."""
     rng = random.Random(seed)
     session = StreamSession(url)
     try:
@@ -265,8 +266,8 @@ async def a_class(url: str, n: int, rounds: int, seconds: float, think=(0.5, 2.0
     tallies = [Tally() for _ in range(n)]
     deadline = time.time() + seconds
     points: list = []
-    await asyncio.gather(*[student(url, seed * 1000 + i, tallies[i], rounds, deadline, think, only_clicks=only_clicks,
-                                   points=points) for i in range(n)], *extra)
+    await asyncio.gather(*[student(url, seed * 1000 + i, tallies[i], rounds, deadline, think, points,
+                                   only_clicks=only_clicks) for i in range(n)], *extra)
     total = Tally()
     for tally in tallies:
         total.merge(tally)

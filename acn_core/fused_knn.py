@@ -47,6 +47,7 @@ class BlockIndex:
     def __init__(self, codes: torch.Tensor, start: int, stop: int):
         self.start, self.stop = start, stop
         self.writes = 0  # rows written since the blocks were made
+        self.scanned = 0.0  # share of the blocks the last search scored
         moment = codes.T @ codes / codes.shape[0]  # (D, D)
         self.basis = torch.linalg.eigh(moment.double()).eigenvectors.flip(1).float()  # largest spread first
         self.prefix = min(PREFIX, codes.shape[1])
@@ -68,8 +69,12 @@ class BlockIndex:
         self.rest_low, self.rest_high = rest.amin(1).contiguous(), rest.amax(1).contiguous()
 
     def fits(self, start: int, stop: int, size: int) -> bool:
-        """Whether these blocks answer for rows [start, stop) and are fresh (fewer writes than rows since made)."""
-        return (start, stop) == (self.start, self.stop) and self.writes < stop - start and len(self.slot) == size
+        """Whether these blocks answer for rows [start, stop) and are fresh: fewer writes than rows since made,
+        and, after an eighth of that, still pruning (writes widen the boxes: early in training, when codes move
+        far, they soon cover everything)."""
+        n = stop - start
+        return ((start, stop) == (self.start, self.stop) and len(self.slot) == size and self.writes < n
+                and not (self.writes >= n // 8 and self.scanned > 0.25))
 
     def update(self, indices: torch.Tensor, codes: torch.Tensor) -> None:
         """Rows `indices` (B,) now hold `codes` (B, D): move them in their slots and widen their blocks' bounds."""
@@ -97,9 +102,10 @@ class BlockIndex:
         own_slot = torch.full((codes.shape[0],), -1) if own is None else self.slot[own.long()]
         values = np.full((codes.shape[0], width), -np.inf, np.float32)
         slots = np.full((codes.shape[0], width), -1, np.int64)
-        _scan(np.ascontiguousarray(2 * (codes @ self.basis).numpy()), self.table_t.view(-1).numpy(), bias.numpy(),
-              own_slot.numpy(), self.low.numpy(), self.high.numpy(), self.rest_low.numpy(), self.rest_high.numpy(),
-              values, slots)
+        scored = _scan(np.ascontiguousarray(2 * (codes @ self.basis).numpy()), self.table_t.view(-1).numpy(),
+                       bias.numpy(), own_slot.numpy(), self.low.numpy(), self.high.numpy(), self.rest_low.numpy(),
+                       self.rest_high.numpy(), values, slots)
+        self.scanned = scored / max(1, codes.shape[0] * self.low.shape[1])
         slots = torch.from_numpy(slots)
         return torch.from_numpy(values), torch.where(slots >= 0, self.rows[slots.clamp(min=0)], -1)
 
@@ -146,8 +152,9 @@ def _score_rows(queries2: np.ndarray, query: int, table: np.ndarray, bias: np.nd
 @numba.njit(cache=True, fastmath={"contract"}, boundscheck=False)
 def _scan(queries2: np.ndarray, table: np.ndarray, bias: np.ndarray, own: np.ndarray, low: np.ndarray,
           high: np.ndarray, rest_low: np.ndarray, rest_high: np.ndarray, values: np.ndarray,
-          slots: np.ndarray) -> None:
-    """Fill values/slots (P, W) (preset to -inf/-1) with each query's best slots by bias + queries2 . row.
+          slots: np.ndarray) -> int:
+    """Fill values/slots (P, W) (preset to -inf/-1) with each query's best slots by bias + queries2 . row;
+    return how many blocks were scored, over all queries.
     queries2 (P, D) = 2 x codes in the blocks' basis; table (D * S,) dimension-major; bias (S,) = -|t|^2,
     -inf where not eligible; own (P,) slot never returned (-1: none); low/high (prefix, blocks);
     rest_low/rest_high (blocks,)."""
@@ -158,6 +165,7 @@ def _scan(queries2: np.ndarray, table: np.ndarray, bias: np.ndarray, own: np.nda
     bound = np.empty(n_blocks, np.float32)
     done = np.zeros(n_blocks, np.bool_)
     worst = np.zeros(n_queries, np.int64)
+    scored = 0
     for i in range(n_queries):
         # the best score any row of each block can have: |q|^2 - (distance to the block's box)^2
         norm_sq, rest_sq = np.float32(0), np.float32(0)
@@ -194,4 +202,7 @@ def _scan(queries2: np.ndarray, table: np.ndarray, bias: np.ndarray, own: np.nda
             while end < n_blocks and not done[end] and bound[end] > cut:
                 end += 1
             cut = _score_rows(queries2, i, table, bias, own, b * size, end * size, scores, values, slots, worst, cut)
+            scored += end - b
             b = end
+        scored += min(SEEDS, n_blocks)
+    return scored

@@ -209,7 +209,8 @@ def layer_flops(model: torch.nn.Module, run: Callable[[], object]) -> int:
         if isinstance(layer, torch.nn.Linear):
             total += 2 * output.numel() * layer.in_features
         elif isinstance(layer, torch.nn.Conv2d):  # each output value: in/groups x kh x kw multiply-adds
-            total += 2 * output.numel() * layer.in_channels // layer.groups * layer.kernel_size[0] * layer.kernel_size[1]
+            total += (2 * output.numel() * layer.in_channels // layer.groups * layer.kernel_size[0]
+                      * layer.kernel_size[1])
         elif isinstance(layer, torch.nn.ConvTranspose2d):  # each input value feeds out/groups x kh x kw outputs
             total += (2 * inputs[0].numel() * layer.out_channels // layer.groups * layer.kernel_size[0]
                       * layer.kernel_size[1])

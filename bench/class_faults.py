@@ -34,9 +34,10 @@ def _resigned_zip(out: Path, change) -> bytes:
     folder = out / "default-mnist5k"
     shutil.copytree(DEFAULT_BUNDLE, folder)
     change(folder)
-    sidecar = json.loads((folder / "index.json").read_text())
-    sidecar["sha256"] = _sha256(folder / "index.ann")
-    (folder / "index.json").write_text(json.dumps(sidecar))
+    if (folder / "index.json").is_file():  # small bundles build their index from their codes and ship none
+        sidecar = json.loads((folder / "index.json").read_text())
+        sidecar["sha256"] = _sha256(folder / "index.ann")
+        (folder / "index.json").write_text(json.dumps(sidecar))
     meta = json.loads((folder / "config.json").read_text())
     meta["files"] = {name: _sha256(folder / name) for name in meta["files"]}
     (folder / "config.json").write_text(json.dumps(meta))
@@ -48,11 +49,13 @@ def _resigned_zip(out: Path, change) -> bytes:
     return zipped.read_bytes()
 
 
-def _flip_index(folder: Path) -> None:
-    data = bytearray((folder / "index.ann").read_bytes())
-    for at in range(100, len(data), 997):
+def _flip_bytes(folder: Path) -> None:
+    """Bit-flips through the index, or through the tensors' data where the bundle ships no index."""
+    target = folder / ("index.ann" if (folder / "index.ann").is_file() else "data.safetensors")
+    data = bytearray(target.read_bytes())
+    for at in range(len(data) // 2, len(data), 997):
         data[at] ^= 0xFF
-    (folder / "index.ann").write_bytes(bytes(data))
+    target.write_bytes(bytes(data))
 
 
 def _huge_sizes(folder: Path) -> None:
@@ -75,7 +78,7 @@ def hostile_bundles(work: Path) -> dict[str, bytes]:
         archive.writestr("../../outside.json", "{}")
         archive.writestr("/etc/absolute.json", "{}")
     return {"not-a-zip.zip": os.urandom(200_000), "truncated-lying-crc.zip": truncated, "bomb.zip": bomb.read_bytes(),
-            "escape.zip": escape.read_bytes(), "resigned-corrupt-index.zip": _resigned_zip(work, _flip_index),
+            "escape.zip": escape.read_bytes(), "resigned-bit-flips.zip": _resigned_zip(work, _flip_bytes),
             "huge-sizes.zip": _resigned_zip(work, _huge_sizes)}
 
 

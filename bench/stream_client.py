@@ -160,8 +160,8 @@ class StreamSession:
         if kind == "exception":
             self._current.exceptions += 1
             self._current.texts.append(f"exception: {body.type}: {body.message}"[:300])
-        elif kind == "alert" and body.format == body.ERROR:
-            self._current.error_alerts += 1
+        elif kind == "alert":
+            self._current.error_alerts += body.format == body.ERROR
             self._current.texts.append(body.body)
         elif kind in ("heading", "markdown"):
             self._current.texts.append(body.body)

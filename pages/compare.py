@@ -4,6 +4,7 @@ import numpy as np
 import streamlit as st
 
 import explorer
+import export
 import figures
 import panels
 import state
@@ -66,9 +67,9 @@ for col, model, label, view, key in zip(st.columns(2), (a, b), (label_a, label_b
         layers = figures.MapLayers(values=overlap if colour == "neighbour overlap" else None, value_name="overlap",
                                    region=region, selected=model.map_xy[sample],
                                    neighbours=model.map_xy[view.neighbour_ids])
-        st.plotly_chart(figures.map_figure(model.map_xy, model.labels, model.class_names, layers, model.content_hash,
-                                           {"overlap": overlap}, height=380), key=key, on_select="rerun",
-                        selection_mode=("points", "box", "lasso"), width="stretch")
+        export.chart(figures.map_figure(model.map_xy, model.labels, model.class_names, layers, model.content_hash,
+                                        {"overlap": overlap}, height=380), key=key, on_select="rerun",
+                     selection_mode=("points", "box", "lasso"), width="stretch")
         why = teaching.explanation(model, subjects.resolve(model, f"t{sample}"), 0)
         st.markdown(f"**Why this code costs what it costs:** reconstruction {why.recon_nats:.2f} + KL "
                     f"{why.kl_estimate:.2f} = {why.total_nats:.2f} nats, the KL under "

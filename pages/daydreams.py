@@ -3,9 +3,10 @@ import numpy as np
 import streamlit as st
 
 import explorer
+import export
 import figures
 import state
-from acn_core.images import grid, to_gif_bytes, to_png_bytes
+from acn_core.images import to_gif_bytes
 from acn_core.model import DECODE_MODES
 from acn_core.sampling import DEFAULT_DAYDREAM_MODE, MAX_DAYDREAM_STEPS, daydream
 
@@ -92,11 +93,11 @@ def player() -> None:
         exports = st.columns(2)
         exports[0].download_button("Chain as GIF", to_gif_bytes(images), "daydream.gif", "image/gif", key="dd_gif",
                                    icon=":material/download:")
-        exports[1].download_button("Chain as PNG strip", to_png_bytes(grid(images, columns=16, scale=2)),
-                                   "daydream.png", "image/png", key="dd_strip", icon=":material/download:")
+        export.strip(images, [f"{f.step}: {bundle.label_name(f.nearest_label)}" for f in frames], key="dd_strip",
+                     filename="daydream", label="Chain as PNG strip", columns=16, container=exports[1])
     layers = figures.MapLayers(path=np.stack([f.map_xy for f in frames]))
-    st.plotly_chart(figures.map_figure(bundle.map_xy, bundle.labels, bundle.class_names, layers, bundle.content_hash,
-                                       height=460), key="dd_map", width="stretch")
+    export.chart(figures.map_figure(bundle.map_xy, bundle.labels, bundle.class_names, layers, bundle.content_hash,
+                                    height=460), key="dd_map", width="stretch")
     st.dataframe({"step": [f.step for f in frames], "moved in code space": [round(f.moved, 3) for f in frames],
                   "nearest label": [bundle.label_name(f.nearest_label) for f in frames],
                   "nearest sample": [f.nearest_item for f in frames]}, height=200, hide_index=True)

@@ -4,6 +4,7 @@ import numpy as np
 import streamlit as st
 
 import explorer
+import export
 import idea_figures
 import state
 import subjects
@@ -87,8 +88,8 @@ with shown:
                                     if order_by.startswith("this") else " Sliders are ordered by spread, widest first."))
     start_xy = {"t": bundle.map_xy, "h": bundle.test_map_xy}[subject.kind][subject.index] if subject.kind != "d" \
         else sampling.place(bundle, start[None])[0]
-    st.plotly_chart(idea_figures.edited_map(bundle, view, start_xy, bundle.content_hash), key="edit_map",
-                    width="stretch")
+    export.chart(idea_figures.edited_map(bundle, view, start_xy, bundle.content_hash), key="edit_map",
+                 width="stretch")
     explorer.show_images(bundle.images(view.neighbour_ids),
                          [f"#{i} · {bundle.label_name(int(bundle.labels[i]))} · d={d:.2f}"
                           for i, d in zip(view.neighbour_ids, view.neighbour_distances)])

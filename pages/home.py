@@ -5,6 +5,7 @@ from pathlib import Path
 import streamlit as st
 
 import explorer
+import export
 import figures
 import panels
 from acn_core.archive import import_zip
@@ -59,9 +60,9 @@ if ev.recon_label_agreement is not None:
                   f"images: {ev.data_on_data_fraction:.1%}), {best.classes_visited:.1f} classes per chain" if best else ""))
 
 if bundle.history:
-    st.plotly_chart(figures.loss_curves([h.epoch for h in bundle.history], [h.recon for h in bundle.history],
-                                        [h.kl for h in bundle.history], title="Training curves (nats per image)"),
-                    width="stretch")
+    export.chart(figures.loss_curves([h.epoch for h in bundle.history], [h.recon for h in bundle.history],
+                                     [h.kl for h in bundle.history], title="Training curves (nats per image)"),
+                 key="home_curves", filename=f"{bundle.name}-training-curves", width="stretch")
 if len(bundle.snapshot_epochs):
     with st.expander("Replay how this map formed during training", icon=":material/movie:"):
         panels.replay(bundle, "home_replay")

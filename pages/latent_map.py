@@ -4,6 +4,7 @@ import numpy as np
 import streamlit as st
 
 import explorer
+import export
 import figures
 import mapview
 import panels
@@ -88,9 +89,9 @@ with panel:
                 st.rerun()
 with map_col:  # filled after the panel: a click's panel reaches the browser before the redrawn map
     hover = {"code cost": bundle.code_cost, "neighbour agreement": bundle.neighbour_agreement}
-    st.plotly_chart(figures.map_figure(bundle.map_xy, bundle.labels, bundle.class_names, layers, bundle.content_hash,
-                                       hover), key="latent_map", on_select="rerun",
-                    selection_mode=("points", "box", "lasso"), width="stretch")
+    export.chart(figures.map_figure(bundle.map_xy, bundle.labels, bundle.class_names, layers, bundle.content_hash,
+                                    hover), key="latent_map", on_select="rerun",
+                 selection_mode=("points", "box", "lasso"), width="stretch")
     st.caption(f"{bundle.n_train:,} training codes, {bundle.map_method.upper()} projection. Click a point to inspect "
                f"it; pick the box or lasso tool (toolbar) to select a region; click legend entries to hide labels. "
                f"Code cost: KL of the code under the prior conditioned on its nearest other code."

@@ -2,6 +2,7 @@
 import streamlit as st
 
 import explorer
+import export
 from acn_core.model import DECODE_MODES
 from acn_core.sampling import display_mode, prior_samples
 
@@ -19,4 +20,6 @@ if c[3].button("Draw again", icon=":material/casino:"):
 
 progress = explorer.progress_bar("Sampling ...") if bundle.model.decoder.autoregressive else None
 items, images = prior_samples(bundle, n, seed=seed, mode=mode, progress=progress)
-explorer.show_images(images, [f"from #{i} ({bundle.label_name(int(bundle.labels[i]))})" for i in items])
+captions = [f"from #{i} ({bundle.label_name(int(bundle.labels[i]))})" for i in items]
+explorer.show_images(images, captions)
+export.strip(images, captions, key="prior_strip", filename=f"{bundle.name}-prior-samples", columns=8)

@@ -4,6 +4,7 @@ import numpy as np
 import streamlit as st
 
 import explorer
+import export
 import idea_figures
 import state
 import subjects
@@ -49,10 +50,10 @@ dream_images, dream_xy = teaching.daydream(bundle, a, len(path.codes) - 1) if co
     else (None, None)
 left, right = st.columns([3, 2])
 with left:
-    st.plotly_chart(idea_figures.walk_map(bundle, path, dream_xy, bundle.content_hash), key="walk_map",
-                    width="stretch")
+    export.chart(idea_figures.walk_map(bundle, path, dream_xy, bundle.content_hash), key="walk_map",
+                 width="stretch")
 with right:
-    st.plotly_chart(idea_figures.walk_costs(path), key="walk_costs", width="stretch")
+    export.chart(idea_figures.walk_costs(path), key="walk_costs", width="stretch")
     bump = int(np.argmax(path.cost.nats))
     st.caption(f"The most expensive frame is {bump} ({path.cost.nats[bump]:.1f} nats, "
                f"{path.cost.distance[bump]:.1f} from the nearest training code); A costs {path.cost.nats[0]:.1f} "

@@ -4,6 +4,7 @@ import numpy as np
 import streamlit as st
 
 import explorer
+import export
 import idea_figures
 import state
 import subjects
@@ -58,11 +59,11 @@ with right:
         notes.append("this model has the **standard prior** N(0, I): every code is sent under the same prior, "
                      f"whatever its neighbours, and its KL is ‖c‖²/2 = {why.kl_exact:.2f} nats")
     st.markdown("\n".join(f"- {n}." for n in notes))
-    st.plotly_chart(idea_figures.kl_bars(why, "N(0, 1)" in shown), key="why_bars", width="stretch")
+    export.chart(idea_figures.kl_bars(why, "N(0, 1)" in shown), key="why_bars", width="stretch")
 
 st.subheader("Each dimension: the posterior over the prior")
 st.caption("Blue: q(z_d | x) = N(c_d, 1), what the encoder sends. Red: the prior the receiver expects"
            + (" given the neighbour ĉ" if conditional else "") + ". Where they overlap the dimension is cheap; "
            "a narrow prior far from c is expensive. Most expensive first.")
-st.plotly_chart(idea_figures.densities_figure(why, why.dims_by_kl(), "the other candidates' priors" in shown,
-                                              "N(0, 1)" in shown), key="why_densities", width="stretch")
+export.chart(idea_figures.densities_figure(why, why.dims_by_kl(), "the other candidates' priors" in shown,
+                                           "N(0, 1)" in shown), key="why_densities", width="stretch")

@@ -4,6 +4,7 @@ import streamlit as st
 
 import canvas
 import explorer
+import export
 import figures
 import panels
 import state
@@ -42,7 +43,7 @@ with left:
         st.switch_page("../pages/daydreams.py")
 with right:
     layers = figures.MapLayers(yours=view.map_xy, neighbours=bundle.map_xy[view.neighbour_ids])
-    st.plotly_chart(figures.map_figure(bundle.map_xy, bundle.labels, bundle.class_names, layers, bundle.content_hash,
-                                       height=420), key="yd_map", width="stretch")
+    export.chart(figures.map_figure(bundle.map_xy, bundle.labels, bundle.class_names, layers, bundle.content_hash,
+                                    height=420), key="yd_map", width="stretch")
     nearest = bundle.label_name(int(view.neighbour_labels[0]))
     panels.sample_panel(bundle, view, f"Your image · nearest label {nearest}", "yd_panel")

@@ -132,4 +132,17 @@ def test_a_lesson_link_in_presenter_mode_steps_with_the_arrow_keys(app_url):
         assert "step=3" in page.url and "present=1" in page.url  # the link follows the lesson
         page.keyboard.press("ArrowLeft")
         expect(page.get_by_text("Neighbours in code space", exact=True)).to_be_visible(timeout=30000)
+        # figures for slides: the map on screen downloads as SVG (title, legend, axes kept) and as PNG at 2x
+        chart = page.locator(".st-key-export_latent_map")
+        with page.expect_download(timeout=30000) as svg:
+            chart.get_by_role("button", name="SVG").click()
+        text = open(svg.value.path()).read()
+        assert text.lstrip().startswith("<svg") and "legendtext" in text and "legendtitletext" in text
+        chart.locator(".js-plotly-plot").hover()
+        with page.expect_download(timeout=30000) as png:
+            chart.locator('.modebar-btn[data-title^="Download plot"]').click()
+        from PIL import Image
+
+        shown = chart.locator(".js-plotly-plot").evaluate("gd => gd._fullLayout.width")
+        assert abs(Image.open(png.value.path()).width - 2 * shown) <= 2
         browser.close()

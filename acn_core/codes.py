@@ -10,7 +10,7 @@ import torch
 
 FUSED_MIN_ROWS = 2048  # a smaller table is searched whole (as fast, and nothing to compile)
 FUSED_EXTRA = 8  # rows the fused scan keeps beyond those asked for, to tell near-ties apart
-FUSED_MAX_DEPTH = 64  # deeper lists (a crowded end of pass) are searched whole
+FUSED_MAX_DEPTH = 200  # deeper lists (a crowded end of pass: a third search) are searched whole
 MIN_PRODUCT_ROWS = 8  # `nearness` pads smaller batches of queries to this
 
 

@@ -99,12 +99,13 @@ class BlockIndex:
         eligible rows (unordered; -inf and -1 where fewer were eligible). table_sq (stop - start,): squared
         norms, inf where a row is not eligible; own (P,): each code's own row, never returned (None: no rule)."""
         bias = torch.cat([table_sq, table_sq.new_full((1,), float("inf"))])[self.local].neg_()  # (S,), -inf: padding
+        live = torch.isfinite(bias).view(-1, BLOCK).any(1)  # (blocks,): blocks with a row still eligible
         own_slot = torch.full((codes.shape[0],), -1) if own is None else self.slot[own.long()]
         values = np.full((codes.shape[0], width), -np.inf, np.float32)
         slots = np.full((codes.shape[0], width), -1, np.int64)
         scored = _scan(np.ascontiguousarray(2 * (codes @ self.basis).numpy()), self.table_t.view(-1).numpy(),
                        bias.numpy(), own_slot.numpy(), self.low.numpy(), self.high.numpy(), self.rest_low.numpy(),
-                       self.rest_high.numpy(), values, slots)
+                       self.rest_high.numpy(), live.numpy(), values, slots)
         self.scanned = scored / max(1, codes.shape[0] * self.low.shape[1])
         slots = torch.from_numpy(slots)
         return torch.from_numpy(values), torch.where(slots >= 0, self.rows[slots.clamp(min=0)], -1)
@@ -151,13 +152,14 @@ def _score_rows(queries2: np.ndarray, query: int, table: np.ndarray, bias: np.nd
 
 @numba.njit(cache=True, fastmath={"contract"}, boundscheck=False)
 def _scan(queries2: np.ndarray, table: np.ndarray, bias: np.ndarray, own: np.ndarray, low: np.ndarray,
-          high: np.ndarray, rest_low: np.ndarray, rest_high: np.ndarray, values: np.ndarray,
+          high: np.ndarray, rest_low: np.ndarray, rest_high: np.ndarray, live: np.ndarray, values: np.ndarray,
           slots: np.ndarray) -> int:
     """Fill values/slots (P, W) (preset to -inf/-1) with each query's best slots by bias + queries2 . row;
     return how many blocks were scored, over all queries.
     queries2 (P, D) = 2 x codes in the blocks' basis; table (D * S,) dimension-major; bias (S,) = -|t|^2,
     -inf where not eligible; own (P,) slot never returned (-1: none); low/high (prefix, blocks);
-    rest_low/rest_high (blocks,)."""
+    rest_low/rest_high (blocks,); live (blocks,): whether a block has an eligible row (late in a pass most
+    have none)."""
     n_queries, dim = queries2.shape
     prefix, n_blocks = low.shape
     size = bias.shape[0] // n_blocks
@@ -177,8 +179,8 @@ def _scan(queries2: np.ndarray, table: np.ndarray, bias: np.ndarray, own: np.nda
         rest = np.sqrt(rest_sq)
         for b in range(n_blocks):
             gap = max(rest_low[b] - rest, np.float32(0)) + max(rest - rest_high[b], np.float32(0))
-            bound[b] = norm_sq - gap * gap
-            done[b] = False
+            bound[b] = norm_sq - gap * gap if live[b] else -np.inf
+            done[b] = not live[b]
         for d in range(prefix):
             x = np.float32(0.5) * queries2[i, d]
             for b in range(n_blocks):

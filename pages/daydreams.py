@@ -23,7 +23,9 @@ if st.session_state.get("dd_start_mode") not in sources:
     st.session_state["dd_start_mode"] = "index" if "dd_start" in st.session_state else "selected sample"
 start_mode = c[0].radio("Start from", sources, horizontal=True, key="dd_start_mode")
 seed = int(c[1].number_input("Seed", 0, 2**31 - 1, key="dd_seed"))
-mode = c[2].selectbox("Frames show", DECODE_MODES, index=DECODE_MODES.index(DEFAULT_DAYDREAM_MODE), key="dd_mode",
+if st.session_state.get("dd_mode") not in DECODE_MODES:  # unset, or a bad link: the default (no index= beside key=)
+    st.session_state["dd_mode"] = DEFAULT_DAYDREAM_MODE
+mode = c[2].selectbox("Frames show", DECODE_MODES, key="dd_mode",
                       help="What each frame shows and the chain continues from: the decoder's mean image, a sample "
                            "x' ~ r(x|z) (the paper's chain) or the mean rounded to black and white.")
 speed = c[3].slider("Steps per second", 0.5, 10.0, 2.0, 0.5, key="dd_speed")

@@ -8,6 +8,7 @@ import numpy as np
 import streamlit as st
 
 import explorer
+import export
 import figures
 import state
 from acn_core import jobs, sampling
@@ -70,8 +71,8 @@ def region_panel(bundle: Bundle, items: np.ndarray, key: str, heading: str = "Se
     if "recon_cost_nats" in table:
         stats += f" · mean reconstruction cost {table['recon_cost_nats'].mean():.1f} nats"
     st.caption(stats + ("" if len(items) < bundle.n_train else " · every training image is selected"))
-    st.plotly_chart(figures.label_histogram(bundle.labels[items], bundle.class_names), key=f"{key}_hist",
-                    width="stretch")
+    export.chart(figures.label_histogram(bundle.labels[items], bundle.class_names), key=f"{key}_hist",
+                 width="stretch")
     pages = max(1, -(-len(items) // PAGE_SIZE))
     page = 0
     if pages > 1:
@@ -127,8 +128,8 @@ def replay(bundle: Bundle, key: str) -> None:
     frame = maps[position]
     layers = figures.MapLayers(extra={"xaxis": {"visible": False, "range": _range(maps[..., 0])},
                                       "yaxis": {"visible": False, "range": _range(maps[..., 1])}})
-    st.plotly_chart(figures.map_figure(frame, labels, bundle.class_names, layers, f"{bundle.content_hash}-replay",
-                                       height=460), key=f"{key}_map", width="stretch")
+    export.chart(figures.map_figure(frame, labels, bundle.class_names, layers, f"{bundle.content_hash}-replay",
+                                    height=460), key=f"{key}_map", width="stretch")
     st.caption(f"The codes of {maps.shape[1]:,} training images after epoch {int(epochs[position])} of "
                f"{int(epochs[-1])}. Each frame's UMAP starts from the next frame's positions (working back from the "
                f"final map), so points move rather than the picture jumping.")
@@ -171,16 +172,16 @@ def job_panel(job: jobs.JobStatus, home: Path, manage: bool) -> None:
             st.session_state["model_label"] = job.name
             st.switch_page("../pages/home.py")
         if job.epochs:
-            st.plotly_chart(figures.loss_curves([e.epoch for e in job.epochs], [e.recon for e in job.epochs],
-                                                [e.kl for e in job.epochs], height=240), key=f"curves_{job.name}",
-                            width="stretch")
+            export.chart(figures.loss_curves([e.epoch for e in job.epochs], [e.recon for e in job.epochs],
+                                             [e.kl for e in job.epochs], height=240), key=f"curves_{job.name}",
+                         width="stretch")
         if job.active:
             live = explorer.live_map(home / "jobs" / job.name)
             if live is not None:
                 epoch, xy, labels = live
-                st.plotly_chart(figures.map_figure(xy, labels, [str(i) for i in range(int(labels.max()) + 1)],
-                                                   figures.MapLayers(), f"live-{job.name}", height=380),
-                                key=f"live_{job.name}", width="stretch")
+                export.chart(figures.map_figure(xy, labels, [str(i) for i in range(int(labels.max()) + 1)],
+                                                figures.MapLayers(), f"live-{job.name}", height=380),
+                             key=f"live_{job.name}", width="stretch")
                 st.caption(f"The codes after epoch {epoch}: the map forming while the model trains.")
         if job.state == "failed":
             st.code(job.log_tail[-800:] or "(no log)", language=None)

@@ -1,4 +1,4 @@
-"""One real-browser test: Debian's Chromium driven by Playwright against `streamlit run app/Home.py`."""
+"""The real-browser tests: Debian's Chromium driven by Playwright against `streamlit run app/Home.py`."""
 import os
 
 import pytest
@@ -10,6 +10,11 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 @pytest.fixture
 def app_url(tmp_path):
+    """A served app for one test, once Chromium is known to be there (CI must have it)."""
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("Debian's chromium is not installed: `make test` installs it (apt-get install chromium)")
+        pytest.skip("Debian's chromium is not installed (sudo apt-get install chromium)")
     log = tmp_path / "server.log"
     try:
         with serve_app(tmp_path, log) as url:
@@ -37,10 +42,6 @@ PLOT_BOX = """() => {
 
 
 def test_click_a_point_then_daydream(app_url):
-    if CHROMIUM is None:
-        if os.environ.get("CI"):
-            pytest.fail("Debian's chromium is not installed: `make test` installs it (apt-get install chromium)")
-        pytest.skip("Debian's chromium is not installed (sudo apt-get install chromium)")
     from playwright.sync_api import expect, sync_playwright
 
     shots = os.environ.get("ACN_SCREENSHOTS")
@@ -111,10 +112,6 @@ def test_click_a_point_then_daydream(app_url):
 
 
 def test_a_lesson_link_in_presenter_mode_steps_with_the_arrow_keys(app_url):
-    if CHROMIUM is None:
-        if os.environ.get("CI"):
-            pytest.fail("Debian's chromium is not installed: `make test` installs it (apt-get install chromium)")
-        pytest.skip("Debian's chromium is not installed (sudo apt-get install chromium)")
     from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as p:
@@ -145,4 +142,34 @@ def test_a_lesson_link_in_presenter_mode_steps_with_the_arrow_keys(app_url):
 
         shown = chart.locator(".js-plotly-plot").evaluate("gd => gd._fullLayout.width")
         assert abs(Image.open(png.value.path()).width - 2 * shown) <= 2
+        browser.close()
+
+
+# JS: the sources of the pictures in the first image row (the start image, the decoded mean, a sample)
+FIRST_ROW = """() => Array.from(document.querySelectorAll('[data-testid=stImageContainer] img'))
+  .slice(0, 3).map(img => img.src)"""
+
+
+def test_dragging_a_code_slider_changes_the_decoded_image(app_url):
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"{app_url}/edit_code")
+        expect(page.get_by_text("Cost to send (KL nats)")).to_be_visible(timeout=60000)
+        page.wait_for_function(f"({FIRST_ROW})().length === 3", timeout=30000)
+        before = page.evaluate(FIRST_ROW)
+        slider = page.locator("[data-testid=stSlider]").first
+        track = slider.locator("[role=group]").first.bounding_box()
+        thumb = slider.locator("input[type=range]").first.locator("..").bounding_box()
+        page.mouse.move(thumb["x"] + thumb["width"] / 2, thumb["y"] + thumb["height"] / 2)
+        page.mouse.down()
+        page.mouse.move(track["x"] + track["width"] * 0.95, thumb["y"] + thumb["height"] / 2, steps=10)
+        page.mouse.up()
+        page.wait_for_function(f"(before) => {{ const now = ({FIRST_ROW})(); "
+                               "return now.length === 3 && now[1] !== before[1]; }", arg=before, timeout=30000)
+        after = page.evaluate(FIRST_ROW)
+        assert after[0] == before[0]  # the start image stays; the decoded picture changed
+        assert "edit_z=" in page.url
         browser.close()

@@ -155,14 +155,18 @@ def _state(value, where: str) -> dict[str, str | int | bool]:
     return state
 
 
+def _no_unknown(obj: dict, allowed: set[str], where: str) -> None:
+    unknown = sorted(set(obj) - allowed)
+    if unknown:
+        raise LessonError(f"{where}unknown field(s) {', '.join(repr(u[:40]) for u in unknown[:5])}; "
+                          f"allowed: {', '.join(sorted(allowed))}")
+
+
 def parse_step(obj, number: int) -> Step:
     where = f"step {number}"
     if not isinstance(obj, dict):
         raise LessonError(f"{where} must be an object, not {type(obj).__name__}")
-    unknown = sorted(set(obj) - STEP_FIELDS)
-    if unknown:
-        raise LessonError(f"{where} has unknown field(s) {', '.join(repr(u[:40]) for u in unknown[:5])}; "
-                          f"allowed: {', '.join(sorted(STEP_FIELDS))}")
+    _no_unknown(obj, STEP_FIELDS, f"{where} has ")
     page = obj.get("page")
     if not isinstance(page, str) or not PAGE_PATTERN.fullmatch(page):
         raise LessonError(f"{where}.page must name a page of the app (e.g. 'latent_map'), not {str(page)[:40]!r}")
@@ -191,10 +195,7 @@ def parse(raw: bytes | str | dict) -> Lesson:
         raise LessonError(f"not a lesson: a lesson file is a JSON object with \"format\": \"{FORMAT}\"")
     if raw.get("version") != VERSION:
         raise LessonError(f"lesson version {str(raw.get('version'))[:20]} is not supported (this app reads {VERSION})")
-    unknown = sorted(set(raw) - TOP_FIELDS)
-    if unknown:
-        raise LessonError(f"unknown field(s) {', '.join(repr(u[:40]) for u in unknown[:5])}; "
-                          f"allowed: {', '.join(sorted(TOP_FIELDS))}")
+    _no_unknown(raw, TOP_FIELDS, "")
     steps = raw.get("steps")
     if not isinstance(steps, list) or not steps:
         raise LessonError("steps must be a non-empty list of steps")

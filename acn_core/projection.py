@@ -57,7 +57,11 @@ def fit_map(codes: torch.Tensor, n_neighbors: int = 15, seed: int = 0, init: np.
     reducer = umap.UMAP(n_neighbors=n_neighbors, random_state=seed, n_jobs=1, n_epochs=n_epochs,
                         init="spectral" if init is None else init.astype(np.float32),
                         precomputed_knn=(ids.numpy(), dists.numpy().astype(np.float32), None))
-    return reducer.fit_transform(codes.numpy()).astype(np.float32), "umap"
+    threads = torch.get_num_threads()
+    try:
+        return reducer.fit_transform(codes.numpy()).astype(np.float32), "umap"
+    finally:  # UMAP sets numba's thread count, which shares OpenMP with PyTorch: it left torch on every core
+        torch.set_num_threads(threads)
 
 
 def place_on_map(new_codes: torch.Tensor, train_codes: torch.Tensor, train_map: np.ndarray,

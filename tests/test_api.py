@@ -168,3 +168,13 @@ def test_auto_precision_is_resolved_and_recorded(monkeypatch):
     assert resolve_precision("auto", "cpu") == "fp32"
     config = tiny_config(epochs=1, precision="auto")
     assert train(config, make_data()).config.train.precision == "fp32"  # what the run used, not "auto"
+
+
+def test_fitting_a_map_leaves_the_torch_thread_count_alone():
+    import torch
+
+    from acn_core.projection import fit_map
+
+    before = torch.get_num_threads()
+    fit_map(torch.randn(64, 4))
+    assert torch.get_num_threads() == before

@@ -112,7 +112,8 @@ def _random_table(n: int, dim: int, seed: int, duplicates: bool) -> CodeTable:
     codes = centres[torch.randint(8, (n,), generator=g)] + torch.randn(n, dim, generator=g)
     if duplicates:
         copies = torch.randint(n, (n // 3,), generator=g)
-        codes[torch.randint(n, (n // 3,), generator=g)] = codes[copies]
+        targets = torch.randperm(n, generator=g)[:n // 3]  # distinct: repeated targets of an indexed write
+        codes[targets] = codes[copies]  # would be won by whichever thread wrote last
     return _table(codes)
 
 
@@ -169,3 +170,13 @@ def test_search_inside_a_bf16_forward_pass_is_the_float32_search():
         inside = table.search(table.codes[idx], idx, 11, True, False)
     assert torch.equal(inside[1], table.plain_search(table.codes[idx], idx, 11, True, False)[1])
     assert table._blocks is not None  # the fused path answered
+
+
+def test_fused_search_equals_the_plain_search_on_two_threads_too():
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        test_fused_search_matches_on_the_mlp_like_table_through_a_pass()
+        test_fused_search_picks_exactly_what_the_plain_search_picks(3000, 16, 0)
+    finally:
+        torch.set_num_threads(threads)

@@ -165,7 +165,7 @@ def explain_held_out(bundle: Bundle, item: int, pick: int = 0) -> Explanation:
 @torch.no_grad()
 def explain_image(bundle: Bundle, image: np.ndarray, pick: int = 0) -> Explanation:
     """Any uint8 image (C, H, W) of the bundle's shape (a drawn digit): encoded as training images are."""
-    pixels = torch.as_tensor(np.ascontiguousarray(image), dtype=torch.uint8)
+    pixels = torch.as_tensor(np.array(image, dtype=np.uint8))  # a copy: the caller's buffer may be read-only
     if tuple(pixels.shape) != tuple(bundle.dataset.shape):
         raise ValueError(f"the image is {tuple(pixels.shape)}; this model reads {tuple(bundle.dataset.shape)}")
     code = bundle.model.encode_unit(pixels[None].float() / 255.0)[0]

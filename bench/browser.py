@@ -29,26 +29,28 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve_app(home: Path, log: Path) -> Iterator[str]:
-    """`streamlit run app/Home.py` with ACN_EXPLORER_HOME=home; yields its URL once it answers health."""
+def serve_process(home: Path, log: Path, *options: str, wait: float = 60
+                  ) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`streamlit run app/Home.py` on a free 127.0.0.1 port with ACN_EXPLORER_HOME=home and extra `options`;
+    yields (url, process) once it answers health (within `wait` seconds), and stops it afterwards."""
     port = free_port()
     env = {**os.environ, "ACN_EXPLORER_HOME": str(home)}
     with open(log, "w") as log_file:
         server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app/Home.py", "--server.port", str(port),
-                                   "--server.headless", "true", "--server.address", "127.0.0.1"],
+                                   "--server.headless", "true", "--server.address", "127.0.0.1", *options],
                                   cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=log_file)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 60
+        deadline = time.time() + wait
         while True:
             try:
-                urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
+                urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).close()
                 break
             except OSError:
-                if time.time() > deadline:
-                    raise RuntimeError("streamlit did not answer /_stcore/health within 60 s")
+                if time.time() > deadline or server.poll() is not None:
+                    raise RuntimeError(f"streamlit did not answer /_stcore/health within {wait:.0f} s (see {log})")
                 time.sleep(0.05)
-        yield url
+        yield url, server
     finally:
         server.terminate()
         try:
@@ -56,6 +58,13 @@ def serve_app(home: Path, log: Path) -> Iterator[str]:
         except subprocess.TimeoutExpired:  # a busy machine: a server still answering a rerun
             server.kill()
             server.wait()
+
+
+@contextlib.contextmanager
+def serve_app(home: Path, log: Path) -> Iterator[str]:
+    """`streamlit run app/Home.py` with ACN_EXPLORER_HOME=home; yields its URL once it answers health."""
+    with serve_process(home, log) as (url, _):
+        yield url
 
 
 # JS: record the interval between animation frames while the map is dragged (pan)

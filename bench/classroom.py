@@ -19,11 +19,9 @@ import json
 import os
 import random
 import subprocess
-import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -38,34 +36,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 @contextlib.contextmanager
 def serve(home: Path, log: Path) -> Iterator[tuple[str, subprocess.Popen]]:
-    """`streamlit run app/Home.py` on a free 127.0.0.1 port with ACN_EXPLORER_HOME=home; yields (url, process)."""
-    from .browser import free_port
+    """`streamlit run app/Home.py` on a free 127.0.0.1 port with ACN_EXPLORER_HOME=home, no file watcher (as
+    `make serve-class`); yields (url, process)."""
+    from .browser import serve_process
 
-    port = free_port()
-    env = {**os.environ, "ACN_EXPLORER_HOME": str(home)}
-    with open(log, "w") as log_file:
-        server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app/Home.py", "--server.port", str(port),
-                                   "--server.headless", "true", "--server.address", "127.0.0.1",
-                                   "--server.fileWatcherType", "none"],
-                                  cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=log_file)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 90
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).close()
-                break
-            except OSError:
-                if time.time() > deadline or server.poll() is not None:
-                    raise RuntimeError(f"streamlit did not answer /_stcore/health (see {log})")
-                time.sleep(0.1)
-        yield url, server
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+    with serve_process(home, log, "--server.fileWatcherType", "none", wait=90) as served:
+        yield served
 
 
 def cpu_seconds(pid: int) -> float:

@@ -52,3 +52,18 @@ def tiny_bundle(tmp_path_factory):
     out = tmp_path_factory.mktemp("bundles") / "tiny"
     create(train(tiny_config(epochs=3), d), d, out, chains=4, steps=5)
     return out
+
+
+@pytest.fixture(scope="session")
+def lean_digits(tmp_path_factory):
+    """A tiny lean bundle of scikit-learn's digits (offline, 8x8) and the data it was trained on; read only."""
+    from acn_core.build import create
+    from acn_core.data import load_dataset
+    from acn_core.train import train
+
+    config = tiny_config(epochs=1)
+    config.data = DataConfig(dataset="digits", max_train=48, holdout=12)
+    images = load_dataset(config.data)
+    out = tmp_path_factory.mktemp("lean") / "digits"
+    create(train(config, images), images, out, chains=0)
+    return out, images

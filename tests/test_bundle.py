@@ -203,16 +203,6 @@ def test_a_zero_step_daydream_is_just_the_start(tiny_bundle):  # row 13
 
 # Lean bundles (issue 17): images named by dataset, part, rows and hash; BAD_INPUTS.md row 40.
 
-@pytest.fixture(scope="module")
-def lean_digits(tmp_path_factory):
-    """A tiny lean bundle of scikit-learn's digits (offline, 8x8) and the data it was trained on."""
-    config = tiny_config(epochs=1)
-    config.data = DataConfig(dataset="digits", max_train=48, holdout=12)
-    images = load_dataset(config.data)
-    out = tmp_path_factory.mktemp("lean") / "digits"
-    create(train(config, images), images, out, chains=0)
-    return out, images
-
 
 def _lean_mnist(tmp_path, monkeypatch):
     """A tiny lean bundle of 'mnist' read from generated IDX files made the 'published' ones; its root."""

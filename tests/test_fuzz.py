@@ -220,20 +220,10 @@ def run_cases(cases: list[Path], timeout: float = 60.0) -> dict[str, tuple[str, 
     return results
 
 
-@pytest.fixture(scope="module")
-def lean_bundle(tmp_path_factory):
-    """A tiny lean bundle of scikit-learn's digits: its images are read from the store and verified."""
-    from acn_core.build import create
-    from acn_core.config import DataConfig
-    from acn_core.data import load_dataset
-    from acn_core.train import train
-    from conftest import tiny_config
-
-    config = tiny_config(epochs=1)
-    config.data = DataConfig(dataset="digits", max_train=48, holdout=12)
-    images = load_dataset(config.data)
-    out = tmp_path_factory.mktemp("fuzz-lean") / "lean"
-    create(train(config, images), images, out, chains=0)
+@pytest.fixture
+def lean_bundle(lean_digits):
+    """The shared tiny lean bundle: its images are read from the store and verified."""
+    out, _ = lean_digits
     assert "images" in json.loads((out / "config.json").read_text())
     return out
 

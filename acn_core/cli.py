@@ -262,7 +262,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_lean)
     p = add("paper-check", "the paper's claim: fast/PixelCNN decoder x ACN/standard prior, ablations")
     p.add_argument("--out", required=True, help="folder for the models, report.json, report.md and figures")
-    p.add_argument("--budget", default="quick", choices=("quick", "full"))
+    p.add_argument("--budget", default="quick", choices=("quick", "full", "mnist", "mnist-rehearsal"),
+                   help="quick/full: mnist5k; mnist: the paper's data (official MNIST split, a PixelCNN seeing the "
+                        "whole image); mnist-rehearsal: the same at a tiny size")
     p.add_argument("--workers", type=_range(1, 64), default=2, help="models trained at once (one thread each)")
     p.set_defaults(func=cmd_paper_check)
     return parser

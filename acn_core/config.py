@@ -101,8 +101,11 @@ class ModelConfig:
     min_scale: float = option(1e-2, "floor on the prior's mixture scales", low=1e-6, high=10.0)
     pixelcnn_layers: int = option(6, "gated PixelCNN layers", low=1, high=64)
     pixelcnn_channels: int = option(32, "gated PixelCNN channels", low=1, high=512)
-    pixelcnn_kernel: int = option(7, "gated PixelCNN first-layer window (odd); the receptive field reaches "
-                                  "kernel // 2 + layers pixels up and sideways", low=1, high=11)
+    pixelcnn_kernel: int = option(7, "gated PixelCNN first-layer window (odd)", low=1, high=11)
+    pixelcnn_layer_kernel: int = option(3, "gated PixelCNN window of the other layers (odd); the receptive field "
+                                        "reaches kernel // 2 + 1 + (layers - 1) * (layer_kernel // 2) pixels up "
+                                        "and sideways (28 with 13 layers of 5 after a 7: the whole 28x28 image)",
+                                        low=1, high=11)
     pixelcnn_conditioning: str = option("global", "how the code conditions the PixelCNN: global = one bias per "
                                         "layer; spatial = a bias map from a small deconvolution of the code",
                                         choices=CONDITIONINGS)
@@ -113,7 +116,8 @@ class ModelConfig:
     def validate(self) -> "ModelConfig":
         check_fields("model", self)
         _check(self.channels in (1, 3), f"model.channels must be 1 or 3, got {self.channels}")
-        _check(self.pixelcnn_kernel % 2 == 1, f"model.pixelcnn_kernel must be odd, got {self.pixelcnn_kernel}")
+        for name in ("pixelcnn_kernel", "pixelcnn_layer_kernel"):
+            _check(getattr(self, name) % 2 == 1, f"model.{name} must be odd, got {getattr(self, name)}")
         if self.decoder == "deconv" or self.encoder == "conv" or (
                 self.decoder == "pixelcnn" and self.pixelcnn_conditioning == "spatial"):
             _check(self.height % 4 == 0 and self.width % 4 == 0,

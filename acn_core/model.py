@@ -179,7 +179,7 @@ class ACN(nn.Module):
         if config.decoder == "pixelcnn":
             self.decoder = GatedPixelCNN(config.code_dim, config.channels, out_channels, config.height, config.width,
                                          config.pixelcnn_channels, config.pixelcnn_layers, config.pixelcnn_kernel,
-                                         config.pixelcnn_conditioning == "spatial")
+                                         config.pixelcnn_conditioning == "spatial", config.pixelcnn_layer_kernel)
         else:
             self.decoder = he_init({"mlp": MLPDecoder, "deconv": DeconvDecoder}[config.decoder](config, out_channels))
         if config.prior == "acn":

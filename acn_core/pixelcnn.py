@@ -4,8 +4,9 @@ van den Oord et al. (2016), "Conditional Image Generation with PixelCNN Decoders
 sees every pixel in the rows above (no blind spot), the horizontal stack the pixels to the left in the
 current row; both are gated (tanh * sigmoid) and conditioned on the code z by a per-layer bias. Causality
 comes from padding and shifting instead of masks. The receptive field reaches `reach` pixels up, left
-and right, so a small `layers`/`kernel` gives a local-window decoder (Chen et al., "Variational Lossy
-Autoencoder") that must take global shape from the code. With `spatial`, the code conditions every
+and right: a small `layers`/`kernel` gives a local-window decoder (Chen et al., "Variational Lossy
+Autoencoder") that must take global shape from the code, and a reach of at least the image's size a
+decoder that can model the whole image alone, the one that makes a VAE's code collapse. With `spatial`, the code conditions every
 position differently through a small deconvolution of it (the paper's location-dependent conditioning).
 """
 from __future__ import annotations
@@ -53,14 +54,15 @@ class GatedLayer(nn.Module):
 
 
 class GatedPixelCNN(nn.Module):
-    """r(x|z) for grey images: `layers` gated layers (the first with a `kernel`-wide window, the rest 3),
-    then a two-layer 1x1 head. Output (B, P*C, H, W) at (i, j) depends only on pixels before (i, j) in
-    raster order, at most `reach` rows up and `reach` columns to either side."""
+    """r(x|z) for grey images: `layers` gated layers (the first with a `kernel`-wide window, the rest
+    `layer_kernel`-wide), then a two-layer 1x1 head. Output (B, P*C, H, W) at (i, j) depends only on pixels
+    before (i, j) in raster order, at most `reach` rows up and `reach` columns to either side."""
 
     autoregressive = True
 
     def __init__(self, code_dim: int, channels: int, out_channels: int, height: int, width: int,
-                 hidden: int = 32, layers: int = 6, kernel: int = 7, spatial: bool = False):
+                 hidden: int = 32, layers: int = 6, kernel: int = 7, spatial: bool = False,
+                 layer_kernel: int = 3):
         super().__init__()
         self.spatial = spatial
         if spatial:  # location-dependent conditioning (van den Oord et al. 2016, sec. 2.3): z -> a feature map
@@ -72,10 +74,11 @@ class GatedPixelCNN(nn.Module):
         def condition() -> nn.Module:
             return nn.Conv2d(hidden, 4 * hidden, 1) if spatial else nn.Linear(code_dim, 4 * hidden)
 
-        self.layers = nn.ModuleList([GatedLayer(channels if i == 0 else hidden, hidden, kernel if i == 0 else 3,
+        self.layers = nn.ModuleList([GatedLayer(channels if i == 0 else hidden, hidden, kernel if i == 0 else layer_kernel,
                                                 condition(), first=i == 0) for i in range(layers)])
         self.out = nn.Sequential(nn.ReLU(), nn.Conv2d(hidden, hidden, 1), nn.ReLU(), nn.Conv2d(hidden, out_channels, 1))
-        self.reach = kernel // 2 + layers
+        # each layer adds its half-window of rows and columns; the vertical stack's shift adds one row
+        self.reach = kernel // 2 + 1 + (layers - 1) * (layer_kernel // 2)
         self.shape = (channels, height, width)
 
     def biases(self, z: torch.Tensor) -> list[torch.Tensor]:

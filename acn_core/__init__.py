@@ -2,16 +2,15 @@
 
     from acn_core import RunConfig, load_dataset, train, Bundle, sampling
 """
-__version__ = "0.2.0"
-
-from . import sampling  # noqa: E402
-from .bundle import Bundle  # noqa: E402
-from .codes import exact_knn  # noqa: E402
-from .config import DataConfig, ModelConfig, RunConfig, TrainConfig  # noqa: E402
-from .data import load_dataset  # noqa: E402
-from .index import CodeIndex  # noqa: E402
-from .model import ACN  # noqa: E402
-from .train import train  # noqa: E402
+from . import sampling
+from .bundle import Bundle
+from .config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from .data import load_dataset
+from .index import CodeIndex
+from .knn import exact_knn
+from .model import ACN
+from .train import train
+from .version import __version__  # noqa: F401  (acn_core.__version__)
 
 __all__ = ["ACN", "Bundle", "CodeIndex", "DataConfig", "ModelConfig", "RunConfig", "TrainConfig", "exact_knn",
            "load_dataset", "sampling", "train"]

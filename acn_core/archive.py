@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath
 
 from .build import self_contained
 from .bundle import CONFIG_FILE, load, reindex
-from .jobs import name_lock, name_taken
+from .names import name_lock, name_taken
 from .storage import BundleError, read_json, regular_file
 
 MAX_UNPACKED_BYTES = 1 << 30

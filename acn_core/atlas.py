@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from .bundle import Bundle
-from .codes import exact_knn
+from .knn import exact_knn
 from .projection import grid_cells
 
 ATLAS_LEVELS = {"coarse": 8, "medium": 16, "fine": 32}  # cells along the map's longer side

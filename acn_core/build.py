@@ -17,7 +17,7 @@ import torch
 from .bundle import (CONFIG_FILE, DATA_FILE, FORMAT, IMAGE_ARRAYS, METRICS_FILE, MODEL_FILE, Bundle, DatasetInfo,
                      load, save, write_files)
 from .checkpoint import CHECKPOINT_FILES
-from .codes import exact_knn
+from .knn import exact_knn
 from .config import RunConfig
 from .data import KNOWN_DATASETS, ImageData, Split, load_dataset
 from .evaluate import CHUNK, Evaluation, code_costs, encode_images, evaluate, fixed_views

@@ -25,7 +25,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import __version__
 from .config import RunConfig
 from .evaluate import Evaluation
 from .index import INDEX_FILE, SIDECAR_FILE, CodeIndex
@@ -36,6 +35,7 @@ from .schema import check_tensors, require, safetensors_header, string_list
 from .storage import (BundleError, atomic_directory, read_json, read_tensors, regular_file, restore_interrupted,
                       sha256_file, tensors_to_bytes, write_json_atomic)
 from .train import EpochRecord
+from .version import __version__
 
 FORMAT, FORMAT_1, OLD_FORMATS = "acn-bundle/3", "acn-bundle/1", ("acn-bundle/1", "acn-bundle/2")
 CONFIG_FILE, MODEL_FILE, DATA_FILE, METRICS_FILE = "config.json", "model.safetensors", "data.safetensors", "metrics.json"
@@ -136,13 +136,6 @@ class Bundle:
     @classmethod
     def load(cls, path: Path | str) -> "Bundle":
         return load(path)
-
-    @classmethod
-    def create(cls, result, data, out: Path | str, training_seconds: float = 0.0) -> "Bundle":
-        """Evaluate, map, index and save a `TrainResult` (see `build.create`), then load the bundle."""
-        from .build import create  # build imports this module
-
-        return load(create(result, data, Path(out), training_seconds))
 
 
 def save(out: Path, model: ACN, config: RunConfig, dataset: DatasetInfo, arrays: dict[str, torch.Tensor],

@@ -9,7 +9,6 @@ import argparse
 import json
 import re
 import sys
-import time
 from dataclasses import fields
 from pathlib import Path
 
@@ -51,35 +50,6 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         raise ValueError(re.sub(r"\b(?:data|model|train)\.([a-z_0-9]+)", lambda m: _flag(m.group(1)), str(err))) from None
 
 
-class ProgressPrinter:
-    """A one-line progress bar on stderr and a line per epoch; optionally `Progress` JSON lines to a file."""
-
-    def __init__(self, quiet: bool = False, progress_file: Path | None = None):
-        self.quiet, self.progress_file = quiet, progress_file
-        self.last_write = self.last_bar = 0.0
-
-    def __call__(self, p) -> None:
-        now = time.perf_counter()
-        if self.progress_file is not None and (p.kind == "epoch" or now - self.last_write > 0.5):
-            self.last_write = now
-            with open(self.progress_file, "a") as f:
-                f.write(p.to_json() + "\n")
-        if self.quiet or (p.kind == "step" and (not sys.stderr.isatty() or now - self.last_bar < 0.1)):
-            return
-        self.last_bar = now
-        if p.kind == "step":
-            left = p.elapsed / max(p.fraction, 1e-9) * (1 - p.fraction)
-            bar = "#" * int(30 * p.fraction)
-            sys.stderr.write(f"\r[{bar:<30}] epoch {p.epoch}/{p.epochs} step {p.step}/{p.steps} "
-                             f"recon {p.recon:7.2f} kl {p.kl:6.2f} nats  ~{left:4.0f}s left")
-            sys.stderr.flush()
-        else:
-            if sys.stderr.isatty():
-                sys.stderr.write("\r" + " " * 100 + "\r")
-            print(f"epoch {p.epoch:3d}/{p.epochs}  recon {p.recon:8.3f}  kl {p.kl:7.3f}  total "
-                  f"{p.recon + p.kl:8.3f} nats/image  ({p.elapsed:.1f}s)", flush=True)
-
-
 def evaluation_json(evaluation) -> dict:
     """The evaluation as `evaluate --json` prints it: every field, plus the default daydream mode's scores."""
     from .sampling import DEFAULT_DAYDREAM_MODE
@@ -102,6 +72,7 @@ def summary(e) -> str:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .build import train_bundle
+    from .train import ProgressPrinter
     from .bundle import load
     from .distributed import from_environment
 

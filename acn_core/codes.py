@@ -1,4 +1,4 @@
-"""The training-time code table and exact batched k-NN over it.
+"""The training-time code table and its exact batched neighbour search (`knn.py` for the products).
 
 `CodeTable` is the one small interface the training step uses for neighbours (`neighbour_codes`,
 `update`, `start_pass`, `state`/`load_state`), so the all-gathered version for distributed training
@@ -8,67 +8,11 @@ from __future__ import annotations
 
 import torch
 
+from .knn import nearness, top_k
+
 FUSED_MIN_ROWS = 2048  # a smaller table is searched whole (as fast, and nothing to compile)
 FUSED_EXTRA = 8  # rows the fused scan keeps beyond those asked for, to tell near-ties apart
 FUSED_MAX_DEPTH = 200  # deeper lists (a crowded end of pass: a third search) are searched whole
-MIN_PRODUCT_ROWS = 8  # `nearness` pads smaller batches of queries to this
-
-
-def nearness(queries: torch.Tensor, table: torch.Tensor, table_sq: torch.Tensor) -> torch.Tensor:
-    """2 q.t - |t|^2 for every pair: (B, D), (N, D), (N,) -> (B, N). It ranks table rows exactly as
-    Euclidean distance does (larger = nearer) at the cost of one fused matrix product.
-
-    A query's scores are the same to the last bit whichever other queries and table rows share the product,
-    as the exact training search needs (`CodeTable.search`): true of PyTorch's CPU product from 8 queries
-    up, not below (fewer rows take another kernel), so a smaller batch is padded to 8."""
-    if queries.shape[0] < MIN_PRODUCT_ROWS:
-        padded = queries.new_zeros((MIN_PRODUCT_ROWS, queries.shape[1]))
-        padded[:queries.shape[0]] = queries
-        return torch.addmm(-table_sq, padded, table.T, alpha=2)[:queries.shape[0]]
-    return torch.addmm(-table_sq, queries, table.T, alpha=2)
-
-
-def top_k(scores: torch.Tensor, k: int, block: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
-    """Row-wise top-k (values, column indices, largest first) of a wide score matrix; exact.
-
-    On a CPU `torch.topk` over (B, 60k) costs ~3x a full pass of the matrix. The largest k values of a
-    row all lie in the k blocks with the largest block maxima, so we take per-block maxima (one cheap
-    pass), pick those k blocks, and run topk on them alone (plus the ragged tail).
-    """
-    rows, n = scores.shape
-    k = min(k, n)
-    if n < 16 * block or 4 * k * block > n:
-        top = torch.topk(scores, k, dim=1)
-        return top.values, top.indices
-    blocks = n // block
-    maxima = scores[:, :blocks * block].view(rows, blocks, block).amax(2)  # (B, n_blocks)
-    best = torch.topk(maxima, k, dim=1).indices  # (B, k)
-    cols = (best.unsqueeze(2) * block + torch.arange(block, device=scores.device)).view(rows, -1)  # (B, k * block)
-    if blocks * block < n:
-        cols = torch.cat([cols, torch.arange(blocks * block, n, device=scores.device).expand(rows, -1)], dim=1)
-    values, picked = torch.topk(scores.gather(1, cols), k, dim=1)
-    return values, cols.gather(1, picked)
-
-
-def exact_knn(queries: torch.Tensor, table: torch.Tensor, k: int, exclude: torch.Tensor | None = None,
-              chunk: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
-    """The k nearest rows of `table` for each query, nearest first, in chunks of queries.
-
-    `exclude` (B,) gives for each query a table row that must not be returned (its own entry).
-    Returns Euclidean distances (B, k) and row indices (B, k).
-    """
-    k = min(k, table.shape[0] - (exclude is not None))
-    table_sq = (table * table).sum(1)
-    dists, ids = [], []
-    for start in range(0, queries.shape[0], chunk):
-        q = queries[start:start + chunk]
-        scores = nearness(q, table, table_sq)
-        if exclude is not None:
-            scores[torch.arange(q.shape[0], device=scores.device), exclude[start:start + chunk]] = -float("inf")
-        values, indices = top_k(scores, k)
-        dists.append(((q * q).sum(1, keepdim=True) - values).clamp_min(0).sqrt())
-        ids.append(indices)
-    return torch.cat(dists), torch.cat(ids)
 
 
 def canonical(values: torch.Tensor, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

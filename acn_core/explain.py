@@ -22,10 +22,9 @@ import torch
 
 from . import noise
 from .bundle import Bundle
-from .codes import exact_knn
-from .evaluate import EVAL_SEED, code_costs
+from .knn import exact_knn
+from .evaluate import CRITERIA, EVAL_SEED, code_costs
 from .losses import LOG_2PI
-from .paper_check import CRITERIA
 
 GRID_POINTS = 2001  # the trapezoid rule on a smooth, Gaussian-weighted integrand: error far below 0.001 nats
 GRID_HALF_WIDTH = 8.0  # q(z|x) puts less than 1e-15 of its mass beyond 8 standard deviations

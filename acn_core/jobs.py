@@ -21,20 +21,18 @@ import contextlib
 import fcntl
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 from .config import RunConfig
+from .names import check_name, name_lock, name_taken
 from .storage import write_json_atomic
-from .train import Progress
+from .train import Progress, ProgressPrinter
 
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")
 DEFAULT_MAX_JOBS = 2
 LIVE_MAP = "live-map.safetensors"
 
@@ -58,34 +56,6 @@ class JobStatus:
         return self.state == "running"
 
 
-def check_name(name: str) -> str:
-    if not NAME_PATTERN.match(name or ""):
-        raise JobError(f"model name {name!r} is not allowed: use 1-40 letters, digits, '-' or '_', "
-                       f"starting with a letter or digit")
-    return name
-
-
-@contextlib.contextmanager
-def name_lock(home: Path, name: str, timeout: float = 10.0) -> Iterator[None]:
-    """Hold the lock of one name (models, jobs and uploads share names) for one action."""
-    folder = Path(home) / "locks"
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / f"{check_name(name)}.lock", "a") as handle:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise JobError(f"{name!r} is busy (another action on it is under way); try again") from None
-                time.sleep(0.05)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _is_running(job_dir: Path) -> bool:
     """True while some process holds the job's running lock."""
     try:
@@ -97,11 +67,6 @@ def _is_running(job_dir: Path) -> bool:
         return True
     except OSError:
         return False
-
-
-def name_taken(home: Path, name: str) -> bool:
-    """A name is taken by a model or by a job (running or not); call under `name_lock`."""
-    return (Path(home) / "models" / name).exists() or (Path(home) / "jobs" / name).exists()
 
 
 def max_jobs() -> int:
@@ -226,7 +191,6 @@ def list_jobs(home: Path) -> list[JobStatus]:
 def run_job(job_dir: Path) -> int:
     """The body of a job process: train from job.json and record how it ended in status.json."""
     from .build import train_bundle
-    from .cli import ProgressPrinter
     from .runtime import configure
     from .train import TrainingCancelled
 

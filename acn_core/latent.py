@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from .bundle import Bundle
-from .codes import exact_knn
+from .knn import exact_knn
 from .explain import kl_per_dim, prior_params
 from .sampling import Progress, display_mode, place
 

@@ -196,7 +196,7 @@ def describe(bundle: Bundle, items: np.ndarray) -> dict[str, np.ndarray]:
 def neighbour_overlap(a: Bundle, b: Bundle, k: int) -> np.ndarray:
     """Per training item, the Jaccard index of its K-neighbour sets under two models trained on the same
     images (1 = the same neighbours, 0 = none shared): (N,). Exact k-NN on the stored codes."""
-    from .codes import exact_knn
+    from .knn import exact_knn
 
     if a.n_train != b.n_train or not np.array_equal(a.source_index, b.source_index):
         raise ValueError("the two models were trained on different images; their neighbours cannot be compared")

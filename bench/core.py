@@ -19,7 +19,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-from acn_core.codes import CodeTable, exact_knn
+from acn_core.codes import CodeTable
+from acn_core.knn import exact_knn
 from acn_core.config import TrainConfig
 from acn_core.index import CodeIndex
 from acn_core.model import ACN

@@ -11,6 +11,7 @@ import panels
 from acn_core.archive import import_zip
 from acn_core.evaluate import BOUND_NOTE
 from acn_core.jobs import JobError
+from acn_core.names import NameUnavailable
 from acn_core.storage import BundleError
 
 st.title("ACN Explorer")
@@ -83,7 +84,7 @@ if uploaded is not None and st.session_state.get("_uploaded") != uploaded.file_i
         try:
             path = import_zip(Path(tmp.name), explorer.home(), Path(uploaded.name).stem,
                               max_models=explorer.env_int("ACN_MAX_MODELS", 50, 1, 10_000))
-        except (BundleError, JobError, OSError) as err:
+        except (BundleError, JobError, NameUnavailable, OSError) as err:
             upload.error(f"{uploaded.name} was not added: {err}")
         else:
             upload.success(f"Added {path.name}; pick it in the sidebar.")

@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from acn_core.codes import CodeTable, exact_knn
+from acn_core.codes import CodeTable
+from acn_core.knn import exact_knn
 
 
 def _table(codes: torch.Tensor) -> CodeTable:
@@ -94,7 +95,7 @@ def test_k_larger_than_the_table_still_terminates():
 
 @pytest.mark.parametrize("n,k", [(60000, 5), (60000, 13), (5000, 5), (10001, 40), (300, 7)])
 def test_blocked_top_k_is_exact(n, k):
-    from acn_core.codes import top_k
+    from acn_core.knn import top_k
 
     g = torch.Generator().manual_seed(n + k)
     scores = torch.randn(64, n, generator=g)

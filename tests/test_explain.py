@@ -6,7 +6,7 @@ from torch import distributions as D
 
 from acn_core import explain, latent
 from acn_core.bundle import load
-from acn_core.codes import exact_knn
+from acn_core.knn import exact_knn
 
 
 def test_kl_per_dim_equals_the_closed_form_for_one_gaussian_even_when_narrow():

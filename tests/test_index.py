@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from acn_core import bundle
-from acn_core.codes import exact_knn
+from acn_core.knn import exact_knn
 from acn_core.index import CodeIndex
 
 DEFAULT_BUNDLE = Path(__file__).resolve().parents[1] / "assets" / "default-mnist5k"

@@ -3,13 +3,12 @@
     from acn_core import RunConfig, load_dataset, train, Bundle, sampling
 """
 from . import sampling
-from .bundle import Bundle
+from .bundle import Bundle, CodeIndex
 from .config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from .data import load_dataset
-from .index import CodeIndex
 from .knn import exact_knn
 from .model import ACN
-from .train import train
+from .training import train
 from .version import __version__  # noqa: F401  (acn_core.__version__)
 
 __all__ = ["ACN", "Bundle", "CodeIndex", "DataConfig", "ModelConfig", "RunConfig", "TrainConfig", "exact_knn",

@@ -71,10 +71,10 @@ def summary(e) -> str:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .build import train_bundle
-    from .train import ProgressPrinter
-    from .bundle import load
-    from .distributed import from_environment
+    from .bundle.build import train_bundle
+    from .training.loop import ProgressPrinter
+    from .bundle.format import load
+    from .training.distributed import from_environment
 
     config = config_from_args(args)
     group = from_environment(args.device)  # a torchrun job: WORLD_SIZE > 1
@@ -95,8 +95,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .build import reevaluate
-    from .bundle import load
+    from .bundle.build import reevaluate
+    from .bundle.format import load
 
     evaluation = reevaluate(load(Path(args.bundle)), chains=args.chains, steps=args.steps)
     print(json.dumps(evaluation_json(evaluation)) if args.json else summary(evaluation))
@@ -104,7 +104,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_neighbours(args: argparse.Namespace) -> int:
-    from .bundle import load
+    from .bundle.format import load
 
     bundle = load(Path(args.bundle))
     ids, dists = bundle.neighbours(args.item, args.k)
@@ -123,8 +123,8 @@ def cmd_neighbours(args: argparse.Namespace) -> int:
 def cmd_daydream(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from .bundle import load
-    from .images import grid, save_png
+    from .bundle.format import load
+    from .data.images import grid, save_png
     from .sampling import daydream
 
     bundle = load(Path(args.bundle))
@@ -136,7 +136,7 @@ def cmd_daydream(args: argparse.Namespace) -> int:
 
 
 def cmd_figures(args: argparse.Namespace) -> int:
-    from .bundle import load
+    from .bundle.format import load
     from .paper_check import write_figures
 
     bundle = load(Path(args.bundle))
@@ -146,7 +146,7 @@ def cmd_figures(args: argparse.Namespace) -> int:
 
 
 def cmd_lean(args: argparse.Namespace) -> int:
-    from .build import make_lean
+    from .bundle.build import make_lean
 
     for folder in args.bundles:
         done = make_lean(Path(folder), args.drop_snapshot_codes)
@@ -179,7 +179,7 @@ def _range(low: int, high: int):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .model import DECODE_MODES
+    from .model.acn import DECODE_MODES
     from .sampling import DEFAULT_DAYDREAM_MODE, MAX_DAYDREAM_STEPS
 
     parser = argparse.ArgumentParser(prog="python -m acn_core", description=__doc__.split("\n")[0])
@@ -243,9 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from .data import DataError
+    from .data.datasets import DataError
     from .storage import BundleError
-    from .train import TrainingCancelled, TrainingDiverged
+    from .training.loop import TrainingCancelled, TrainingDiverged
 
     try:
         configure(args.threads)

@@ -31,7 +31,7 @@ from pathlib import Path
 from .config import RunConfig
 from .names import check_name, name_lock, name_taken
 from .storage import write_json_atomic
-from .train import Progress, ProgressPrinter
+from .training.loop import Progress, ProgressPrinter
 
 DEFAULT_MAX_JOBS = 2
 LIVE_MAP = "live-map.safetensors"
@@ -190,9 +190,9 @@ def list_jobs(home: Path) -> list[JobStatus]:
 
 def run_job(job_dir: Path) -> int:
     """The body of a job process: train from job.json and record how it ended in status.json."""
-    from .build import train_bundle
+    from .bundle.build import train_bundle
     from .runtime import configure
-    from .train import TrainingCancelled
+    from .training.loop import TrainingCancelled
 
     meta = json.loads((job_dir / "job.json").read_text())
     configure(int(meta.get("threads", 1)))
@@ -222,7 +222,7 @@ class LiveMap:
     def __call__(self, epoch: int, codes, labels) -> None:
         import torch
 
-        from .projection import fit_map
+        from .bundle.projection import fit_map
         from .storage import read_tensors, tensors_to_bytes, write_bytes_atomic
 
         if time.monotonic() - self.last < self.every:

@@ -25,7 +25,7 @@ from typing import Callable
 import numpy as np
 
 from .config import RunConfig
-from .evaluate import CRITERIA, MNIST_CRITERIA
+from .bundle.evaluate import CRITERIA, MNIST_CRITERIA
 
 # epochs and how many daydream chains/steps judge the pictures (the full budget is the definition, 100 x 100)
 BUDGETS = {"quick": {"fast_epochs": 30, "pixelcnn_epochs": 6, "chains": 20, "steps": 20},
@@ -107,8 +107,8 @@ def variants(budget: str) -> dict[str, RunConfig]:
 def run_variant(key: str, config_dict: dict, out: str, budget: str, device: str = "cpu") -> dict:
     """Train (or reuse) one variant, save its bundle and figures; returns its report entry.
     Runs in a worker process with one torch thread."""
-    from .build import train_bundle
-    from .bundle import load
+    from .bundle.build import train_bundle
+    from .bundle.format import load
     from .runtime import configure, resolve_precision
     from .sampling import display_mode
 
@@ -184,7 +184,7 @@ def _daydream_mode(bundle) -> str:
 def write_figures(bundle, folder: Path, key: str) -> None:
     """Reconstructions (the original above three decodes of z ~ q(z|x): what stays is what the code holds),
     prior samples and two daydream chains."""
-    from .images import grid, save_png
+    from .data.images import grid, save_png
     from .sampling import daydream, prior_samples, reconstruct
 
     folder.mkdir(parents=True, exist_ok=True)

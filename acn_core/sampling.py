@@ -12,8 +12,8 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from .bundle import Bundle
-from .projection import place_on_map
+from .bundle.format import Bundle
+from .bundle.projection import place_on_map
 
 MAX_DAYDREAM_STEPS = 500
 # what daydream frames show and what the chain continues from, chosen by `quality.daydream_scores` (README)

@@ -12,7 +12,7 @@ import pandas  # noqa: F401  (imported once here: plotly imports it lazily, and 
 import streamlit as st
 
 from acn_core import sampling
-from acn_core.archive import export_zip
+from acn_core.bundle import export_zip
 from acn_core.bundle import Bundle, load
 from acn_core.runtime import configure, parse_threads
 from acn_core.storage import BundleError, regular_file, restore_interrupted, sha256_file

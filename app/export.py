@@ -16,7 +16,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from acn_core.images import to_uint8
+from acn_core.data import to_uint8
 
 PNG_SCALE = 2
 CAPTION_PX = 14  # caption line height under each tile, in output pixels

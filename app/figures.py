@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import plotly.graph_objects as go
 
-from acn_core.images import grid
+from acn_core.data import grid
 
 # Tableau 10: distinct, and legible on white and on Streamlit's dark background alike
 PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#b07aa1", "#9c755f", "#ff9da7", "#bab0ac", "#edc948",

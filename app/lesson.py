@@ -16,8 +16,8 @@ import explorer
 import figures
 import lesson_kit
 import state
-from acn_core import lesson as lessons
-from acn_core.lesson import ACTIONS, Lesson, LessonError, as_plain_markdown
+from acn_core.teaching import lesson as lessons
+from acn_core.teaching import ACTIONS, Lesson, LessonError, as_plain_markdown
 
 PAGES = explorer.REPO / "pages"
 MAPS = ("latent_map", "compare_map_a", "compare_map_b")

@@ -9,8 +9,8 @@ import streamlit as st
 
 import explorer
 import state
-from acn_core import lesson as lessons
-from acn_core.lesson import ACTIONS, Lesson, LessonError
+from acn_core.teaching import lesson as lessons
+from acn_core.teaching import ACTIONS, Lesson, LessonError
 
 BUILT_IN = explorer.REPO / "assets" / "lessons"
 OWN_KEYS = ("lesson", "step", "present")  # URL keys of the lesson runner: never part of a saved view

@@ -10,9 +10,10 @@ import streamlit as st
 
 import explorer
 import figures
-from acn_core import atlas, projection
+from acn_core.teaching import atlas
+from acn_core.bundle import projection
 from acn_core.bundle import Bundle
-from acn_core.images import to_png_bytes
+from acn_core.data import to_png_bytes
 
 PANEL_TABS = ("Sample", "Region", "Rankings")
 

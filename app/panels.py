@@ -13,7 +13,7 @@ import figures
 import state
 from acn_core import jobs, sampling
 from acn_core.bundle import Bundle
-from acn_core.images import grid, to_png_bytes
+from acn_core.data import grid, to_png_bytes
 
 PAGE_SIZE = 200
 MAX_RECONSTRUCTIONS = {False: 200, True: 16}  # per page, for fast decoders and for the PixelCNN

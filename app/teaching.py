@@ -6,7 +6,9 @@ import numpy as np
 import streamlit as st
 
 import explorer
-from acn_core import explain, latent, sampling
+from acn_core import sampling
+from acn_core.teaching import explain
+from acn_core.teaching import latent
 from acn_core.bundle import Bundle
 from subjects import Subject
 

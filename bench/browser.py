@@ -147,9 +147,9 @@ def atlas_rows(bundle_path: Path = REPO / "assets" / "default-mnist5k") -> list:
     import numpy as np
     import torch
 
-    from acn_core import atlas
-    from acn_core.bundle import load
-    from acn_core.images import to_png_bytes
+    from acn_core.teaching import atlas
+    from acn_core.bundle.format import load
+    from acn_core.data.images import to_png_bytes
 
     from .core import Row, best_time
 
@@ -180,8 +180,8 @@ def synthetic_map_bundle(out: Path, n_train: int, n_test: int = 10_000,
     import numpy as np
     import torch
 
-    from acn_core.bundle import load, save
-    from acn_core.index import CodeIndex
+    from acn_core.bundle.format import load, save
+    from acn_core.bundle.index import CodeIndex
 
     if (out / "config.json").is_file():
         return out
@@ -256,7 +256,7 @@ def _server_times(home: Path, model: str | None) -> dict[str, float]:
     import numpy as np
     from streamlit.testing.v1 import AppTest
 
-    from acn_core.bundle import load
+    from acn_core.bundle.format import load
 
     os.environ["ACN_EXPLORER_HOME"] = str(home)
     at = AppTest.from_file(str(REPO / "app" / "Home.py"), default_timeout=300)
@@ -278,7 +278,7 @@ def _server_times(home: Path, model: str | None) -> dict[str, float]:
     x1 = float(np.quantile(bundle.map_xy[:, 0], 0.1))  # the leftmost tenth of the points: 100,000 of a million
     lasso = {"x": [float(x0), x1, x1, float(x0)], "y": [float(y0), float(y0), float(y1), float(y1)]}
     if bundle.n_train <= 20_000:  # a small map: the browser sends the points inside the lasso
-        from acn_core.projection import points_in_shapes
+        from acn_core.bundle.projection import points_in_shapes
 
         inside = np.flatnonzero(points_in_shapes(bundle.map_xy, [], [lasso]))
         points = [{"customdata": [int(i), 0]} for i in inside]

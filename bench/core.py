@@ -19,12 +19,12 @@ from typing import Callable
 import numpy as np
 import torch
 
-from acn_core.codes import CodeTable
+from acn_core.training.codes import CodeTable
 from acn_core.knn import exact_knn
 from acn_core.config import TrainConfig
-from acn_core.index import CodeIndex
-from acn_core.model import ACN
-from acn_core.train import Trainer
+from acn_core.bundle.index import CodeIndex
+from acn_core.model.acn import ACN
+from acn_core.training.loop import Trainer
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -74,10 +74,10 @@ def trained_setup(bundle_path: Path, table_size: int, batch: int, precision: str
     With `mlp`, the networks are instead an MLP encoder and decoder trained for 3 epochs on the same data (an
     untrained encoder maps every image to nearly one code, and every example would compete for the same
     neighbours), and the table holds their codes: as in training, a batch's codes lie near their own entries."""
-    from acn_core.bundle import load
-    from acn_core.data import load_dataset
-    from acn_core.evaluate import encode_images
-    from acn_core.train import train
+    from acn_core.bundle.format import load
+    from acn_core.data.datasets import load_dataset
+    from acn_core.bundle.evaluate import encode_images
+    from acn_core.training.loop import train
 
     bundle = load(bundle_path)
     codes = bundle.train_codes
@@ -116,7 +116,7 @@ def training_step_overhead(bundle_path: Path, table_sizes: tuple[int, ...], batc
     starting from the bundled model (or MLP networks, `mlp`), at each code-table size; CPU time of this
     process (one thread), so that other processes on the machine do not count. Beside it the search:
     picking the batch's neighbours as the step does, and the same search by the whole score matrix."""
-    from acn_core.evaluate import encode_images
+    from acn_core.bundle.evaluate import encode_images
 
     rows = []
     for n in table_sizes:
@@ -245,7 +245,7 @@ def app_latency(bundle_path: Path, map_sizes: tuple[int, ...]) -> list[Row]:
     """What a user waits for: load, click -> neighbour panel data, one daydream step, map figure."""
     import plotly.io
 
-    from acn_core.bundle import load
+    from acn_core.bundle.format import load
     from acn_core.sampling import daydream, inspect
 
     sys.path.insert(0, str(REPO / "app"))
@@ -331,9 +331,9 @@ def explorer_latency(bundle_path: Path, region_size: int = 1000) -> list[Row]:
     import plotly.io
     from streamlit.testing.v1 import AppTest
 
-    from acn_core.bundle import load
-    from acn_core.images import user_image
-    from acn_core.images import to_png_bytes
+    from acn_core.bundle.format import load
+    from acn_core.data.images import user_image
+    from acn_core.data.images import to_png_bytes
     from acn_core.sampling import inspect_image
 
     sys.path.insert(0, str(REPO / "app"))
@@ -411,7 +411,7 @@ def throughput(config_changes: dict, processes: int, epochs: int = 3) -> float:
         script = Path(tmp) / "run.py"
         script.write_text(
             "import sys, json\nfrom acn_core import RunConfig, load_dataset, train\nfrom acn_core.runtime import "
-            "configure\nfrom acn_core.distributed import from_environment\nconfigure(1)\nc = RunConfig()\n"
+            "configure\nfrom acn_core.training.distributed import from_environment\nconfigure(1)\nc = RunConfig()\n"
             f"for k, v in {config_changes!r}.items():\n    s, f = k.split('.')\n    setattr(getattr(c, s), f, v)\n"
             f"c.train.epochs = {epochs}\nd = load_dataset(c.data)\nc.model.channels, c.model.height, c.model.width"
             " = d.shape\ng = from_environment('cpu')\nr = train(c, d, group=g)\nif g is None or g.main:\n"
@@ -474,7 +474,7 @@ def big_bundle(build: Path) -> Path:
 
 def pixelcnn_latency(bundle_path: Path) -> list[Row]:
     """What a click costs with the PixelCNN decoder: the decode of z = c and three of z ~ q(z|x), one batch."""
-    from acn_core.bundle import load
+    from acn_core.bundle.format import load
     from acn_core.sampling import reconstruct
 
     bundle = load(bundle_path)

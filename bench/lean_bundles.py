@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from acn_core.build import self_contained
-from acn_core.bundle import load
-from acn_core.store import parse_integer_csv
-from acn_core.index import CodeIndex
+from acn_core.bundle.build import self_contained
+from acn_core.bundle.format import load
+from acn_core.data.store import parse_integer_csv
+from acn_core.bundle.index import CodeIndex
 from acn_core.runtime import configure
 
 REPO = Path(__file__).resolve().parents[1]

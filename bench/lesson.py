@@ -21,7 +21,7 @@ def step_times(passes: int = 2) -> list[list[tuple[str, float]]]:
     """Per pass: (step title, seconds from pressing Next to the step's page drawn) for every step of the tour."""
     from streamlit.testing.v1 import AppTest
 
-    from acn_core import lesson
+    from acn_core.teaching import lesson
 
     tour = lesson.read(REPO / "assets" / "lessons" / "tour.json")
     at = AppTest.from_file(str(REPO / "app" / "Home.py"), default_timeout=600)

@@ -18,8 +18,9 @@ from .core import REPO, Row, best_time
 def teaching_latency(bundle_path: Path, pixelcnn_path: Path | None = None) -> list[Row]:
     from streamlit.testing.v1 import AppTest
 
-    from acn_core import explain, latent
-    from acn_core.bundle import load
+    from acn_core.teaching import explain
+    from acn_core.teaching import latent
+    from acn_core.bundle.format import load
 
     sys.path.insert(0, str(REPO / "app"))
     import idea_figures

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import torch
 
-from acn_core.data import load_dataset
+from acn_core.data.datasets import load_dataset
 from acn_core.config import RunConfig
-from acn_core.evaluate import encode_images, evaluate
-from acn_core.train import train
+from acn_core.bundle.evaluate import encode_images, evaluate
+from acn_core.training.loop import train
 
 
 def main() -> None:
@@ -64,7 +64,7 @@ def main() -> None:
 
     import sys
 
-    train_module = sys.modules["acn_core.train"]  # `acn_core.train` is the function (the public API)
+    train_module = sys.modules["acn_core.training.loop"]  # `acn_core.train` is the function (the public API)
     original = train_module.ACN
 
     def capture(*a, **k):

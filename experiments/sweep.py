@@ -20,10 +20,10 @@ from pathlib import Path
 
 import torch
 
-from acn_core.data import load_dataset
+from acn_core.data.datasets import load_dataset
 from acn_core.config import RunConfig
-from acn_core.evaluate import encode_images, evaluate
-from acn_core.train import train
+from acn_core.bundle.evaluate import encode_images, evaluate
+from acn_core.training.loop import train
 
 VALIDATION = 800
 

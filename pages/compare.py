@@ -10,7 +10,7 @@ import panels
 import state
 import subjects
 import teaching
-from acn_core import explain
+from acn_core.teaching import explain
 
 st.title("Compare two models")
 models = explorer.available_models()

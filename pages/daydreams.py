@@ -6,7 +6,7 @@ import explorer
 import export
 import figures
 import state
-from acn_core.images import to_gif_bytes
+from acn_core.data import to_gif_bytes
 from acn_core.model import DECODE_MODES
 from acn_core.sampling import DEFAULT_DAYDREAM_MODE, MAX_DAYDREAM_STEPS, daydream
 

@@ -9,7 +9,8 @@ import idea_figures
 import state
 import subjects
 import teaching
-from acn_core import latent, sampling
+from acn_core import sampling
+from acn_core.teaching import latent
 
 bundle = explorer.require_bundle()
 st.title("Edit a code")

@@ -8,8 +8,8 @@ import explorer
 import export
 import figures
 import panels
-from acn_core.archive import import_zip
-from acn_core.evaluate import BOUND_NOTE
+from acn_core.bundle import import_zip
+from acn_core.bundle import BOUND_NOTE
 from acn_core.jobs import JobError
 from acn_core.names import NameUnavailable
 from acn_core.storage import BundleError

@@ -9,7 +9,8 @@ import figures
 import mapview
 import panels
 import state
-from acn_core import atlas, sampling
+from acn_core import sampling
+from acn_core.teaching import atlas
 
 bundle = explorer.require_bundle()
 st.title("Latent map")

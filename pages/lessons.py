@@ -6,8 +6,8 @@ import streamlit as st
 import explorer
 import lesson
 import lesson_kit
-from acn_core import lesson as lessons
-from acn_core.lesson import Lesson, LessonError, as_plain_markdown
+from acn_core.teaching import lesson as lessons
+from acn_core.teaching import Lesson, LessonError, as_plain_markdown
 
 st.title("Lessons")
 manage = explorer.may_manage()

@@ -9,7 +9,7 @@ import idea_figures
 import state
 import subjects
 import teaching
-from acn_core.latent import MAX_WALK_FRAMES
+from acn_core.teaching import MAX_WALK_FRAMES
 
 bundle = explorer.require_bundle()
 st.title("Walk between two")

@@ -8,7 +8,7 @@ import export
 import figures
 import panels
 import state
-from acn_core.images import IMAGE_SUFFIXES, ImageError, user_image
+from acn_core.data import IMAGE_SUFFIXES, ImageError, user_image
 
 bundle = explorer.require_bundle()
 st.title("Your digit")

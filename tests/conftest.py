@@ -9,7 +9,7 @@ from acn_core.runtime import configure
 configure(1)  # the entry point of the test process: one thread, a writable numba cache
 
 from acn_core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-from acn_core.data import ImageData, Split
+from acn_core.data.datasets import ImageData, Split
 
 
 def make_images(n: int, classes: int = 3, size: int = 8, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -45,8 +45,8 @@ def data() -> ImageData:
 @pytest.fixture(scope="session")
 def tiny_bundle(tmp_path_factory):
     """A trained, saved tiny bundle shared by the tests that only read it."""
-    from acn_core.build import create
-    from acn_core.train import train
+    from acn_core.bundle.build import create
+    from acn_core.training.loop import train
 
     d = make_data()
     out = tmp_path_factory.mktemp("bundles") / "tiny"
@@ -57,9 +57,9 @@ def tiny_bundle(tmp_path_factory):
 @pytest.fixture(scope="session")
 def lean_digits(tmp_path_factory):
     """A tiny lean bundle of scikit-learn's digits (offline, 8x8) and the data it was trained on; read only."""
-    from acn_core.build import create
-    from acn_core.data import load_dataset
-    from acn_core.train import train
+    from acn_core.bundle.build import create
+    from acn_core.data.datasets import load_dataset
+    from acn_core.training.loop import train
 
     config = tiny_config(epochs=1)
     config.data = DataConfig(dataset="digits", max_train=48, holdout=12)

@@ -7,10 +7,10 @@ import torch
 from safetensors.torch import save_file
 
 sys.path.insert(0, str(Path(__file__).parent))
-from acn_core.codes import CodeTable  # noqa: E402
-from acn_core.distributed import from_environment  # noqa: E402
+from acn_core.training.codes import CodeTable  # noqa: E402
+from acn_core.training.distributed import from_environment  # noqa: E402
 from acn_core.runtime import configure  # noqa: E402
-from acn_core.train import train  # noqa: E402
+from acn_core.training.loop import train  # noqa: E402
 from conftest import make_data, tiny_config  # noqa: E402
 
 picks = []

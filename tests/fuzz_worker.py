@@ -8,8 +8,8 @@ import json
 import sys
 import traceback
 
-from acn_core.bundle import load
-from acn_core.data import DataError
+from acn_core.bundle.format import load
+from acn_core.data.datasets import DataError
 from acn_core.runtime import configure
 from acn_core.sampling import daydream, inspect
 from acn_core.storage import BundleError

@@ -8,13 +8,14 @@ import torch
 from torch.distributions import Categorical, MixtureSameFamily, Normal
 
 import acn_core
-from acn_core import noise, sampling
-from acn_core.bundle import load
+from acn_core import sampling
+from acn_core.data import noise
+from acn_core.bundle.format import load
 from acn_core.cli import build_parser, config_from_args
 from acn_core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-from acn_core.data import ImageData, Split
-from acn_core.evaluate import EVAL_SEED, evaluate, knn_accuracy, pca_knn_accuracy
-from acn_core.projection import place_on_map
+from acn_core.data.datasets import ImageData, Split
+from acn_core.bundle.evaluate import EVAL_SEED, evaluate, knn_accuracy, pca_knn_accuracy
+from acn_core.bundle.projection import place_on_map
 
 
 def test_the_public_api_is_small_and_complete():
@@ -158,7 +159,7 @@ def test_prior_samples_and_daydreams_are_seeded_and_their_modes_differ(tiny_bund
 
 def test_auto_precision_is_resolved_and_recorded(monkeypatch):
     from acn_core.runtime import resolve_precision
-    from acn_core.train import train
+    from acn_core.training.loop import train
     from conftest import make_data, tiny_config
 
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True, raising=False)
@@ -173,7 +174,7 @@ def test_auto_precision_is_resolved_and_recorded(monkeypatch):
 def test_fitting_a_map_leaves_the_torch_thread_count_alone():
     import torch
 
-    from acn_core.projection import fit_map
+    from acn_core.bundle.projection import fit_map
 
     before = torch.get_num_threads()
     fit_map(torch.randn(64, 4))

@@ -186,7 +186,7 @@ def test_your_digit_page_takes_an_image_and_daydreams_from_it():
 
 
 def test_a_file_that_is_not_an_image_or_a_blank_one_gets_a_clear_message():
-    from acn_core.images import ImageError, user_image
+    from acn_core.data.images import ImageError, user_image
 
     with pytest.raises(ImageError, match="not a readable image"):
         user_image(b"%PDF-1.4 not an image", 1, 28)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from test_app import explorer_home, open_page  # noqa: F401  (explorer_home: each test gets its own app home)
 
-from acn_core.bundle import load
+from acn_core.bundle.format import load
 
 PIXELCNN_VAE = "paper-check/pixelcnn-spatial-standard (bundled)"
 

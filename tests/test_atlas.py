@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from acn_core import atlas, projection
-from acn_core.bundle import load
+from acn_core.teaching import atlas
+from acn_core.bundle import projection
+from acn_core.bundle.format import load
 from acn_core.config import ModelConfig
-from acn_core.model import ACN
+from acn_core.model.acn import ACN
 
 
 @pytest.fixture(scope="module")

@@ -13,16 +13,20 @@ import torch
 from safetensors.torch import load as safetensors_load
 from safetensors.torch import save_file
 
-from acn_core import build, bundle, data, lean, sampling
-from acn_core.archive import export_zip, import_zip
-from acn_core.build import create, make_lean, reevaluate, self_contained
+from acn_core import sampling
+from acn_core.bundle import build
+from acn_core.bundle import format as bundle
+from acn_core.data import datasets as data
+from acn_core.bundle import lean
+from acn_core.bundle.archive import export_zip, import_zip
+from acn_core.bundle.build import create, make_lean, reevaluate, self_contained
 from acn_core.config import DataConfig
-from acn_core.data import load_dataset
-from acn_core.index import INDEX_FILE, CodeIndex
-from acn_core.lean import images_hash
-from acn_core.schema import safetensors_header
+from acn_core.data.datasets import load_dataset
+from acn_core.bundle.index import INDEX_FILE, CodeIndex
+from acn_core.bundle.lean import images_hash
+from acn_core.bundle.schema import safetensors_header
 from acn_core.storage import BundleError, read_tensors, sha256_file
-from acn_core.train import train
+from acn_core.training.loop import train
 from conftest import make_data, tiny_config
 from test_data import fake_mnist, publish
 
@@ -103,7 +107,7 @@ def test_weights_of_another_architecture(copy, tmp_path):  # row 3
     other = train(tiny_config(epochs=1), make_data()).model
     other_config = tiny_config()
     other_config.model.code_dim = 6
-    from acn_core.model import ACN
+    from acn_core.model.acn import ACN
 
     save_file(ACN(other_config.model).state_dict(), copy / "model.safetensors")
     _rehash(copy)

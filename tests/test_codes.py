@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from acn_core.codes import CodeTable
+from acn_core.training.codes import CodeTable
 from acn_core.knn import exact_knn
 
 
@@ -120,7 +120,7 @@ def _random_table(n: int, dim: int, seed: int, duplicates: bool) -> CodeTable:
 
 @pytest.mark.parametrize("n,dim,seed", [(3000, 16, 0), (9001, 16, 1), (20000, 8, 2), (4100, 32, 3)])
 def test_fused_search_picks_exactly_what_the_plain_search_picks(n, dim, seed):
-    from acn_core.codes import FUSED_MIN_ROWS
+    from acn_core.training.codes import FUSED_MIN_ROWS
 
     assert n >= FUSED_MIN_ROWS  # these tables take the fused path
     for duplicates in (False, True):

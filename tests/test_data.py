@@ -10,9 +10,12 @@ import pytest
 import torch
 from PIL import Image
 
-from acn_core import data, images, published, store
+from acn_core.data import datasets as data
+from acn_core.data import images
+from acn_core.data import published
+from acn_core.data import store
 from acn_core.config import DataConfig
-from acn_core.data import DataError
+from acn_core.data.datasets import DataError
 
 
 def write_idx(path, array, dims):
@@ -240,8 +243,8 @@ def test_mnist5k_is_shuffled_with_a_fixed_seed():
 
 
 def test_binarisation_depends_on_the_image_and_epoch_not_on_the_batch():
-    from acn_core import noise
-    from acn_core.model import Bernoulli
+    from acn_core.data import noise
+    from acn_core.model.acn import Bernoulli
 
     images = torch.full((64, 1, 8, 8), 64, dtype=torch.uint8)
     keys = noise.keys(0, 1, torch.arange(64))

@@ -4,8 +4,9 @@ import pytest
 import torch
 from torch import distributions as D
 
-from acn_core import explain, latent
-from acn_core.bundle import load
+from acn_core.teaching import explain
+from acn_core.teaching import latent
+from acn_core.bundle.format import load
 from acn_core.knn import exact_knn
 
 
@@ -82,8 +83,8 @@ def test_densities_are_normalised_curves_around_the_code(tiny_bundle):
 
 @pytest.fixture(scope="module")
 def standard_bundle(tmp_path_factory):
-    from acn_core.build import create
-    from acn_core.train import train
+    from acn_core.bundle.build import create
+    from acn_core.training.loop import train
     from conftest import make_data, tiny_config
 
     config = tiny_config(epochs=1)

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 
-from acn_core.bundle import reindex
+from acn_core.bundle.format import reindex
 from acn_core.storage import read_tensors, sha256_file, tensors_to_bytes
 
 WORKER = Path(__file__).with_name("fuzz_worker.py")

@@ -16,12 +16,13 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
-from acn_core import bundle, jobs
-from acn_core.archive import export_zip, import_zip
+from acn_core import jobs
+from acn_core.bundle import format as bundle
+from acn_core.bundle.archive import export_zip, import_zip
 from acn_core.config import DataConfig
-from acn_core.data import load_dataset
-from acn_core.index import INDEX_FILE, CodeIndex
-from acn_core.schema import annoy_node_dtype, check_annoy_file
+from acn_core.data.datasets import load_dataset
+from acn_core.bundle.index import INDEX_FILE, CodeIndex
+from acn_core.bundle.schema import annoy_node_dtype, check_annoy_file
 from acn_core.storage import BundleError, sha256_file
 from conftest import make_data, tiny_config
 from test_fuzz import resign
@@ -206,8 +207,8 @@ def test_a_dead_process_is_never_running_and_a_damaged_job_is_shown(tmp_path):  
 
 
 def test_a_full_disk_while_checkpointing_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):  # row 30
-    from acn_core import checkpoint
-    from acn_core.train import train
+    from acn_core.training import checkpoint
+    from acn_core.training.loop import train
 
     real, calls = checkpoint.write_bytes_atomic, {"n": 0}
 

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from acn_core import bundle
+from acn_core.bundle import format as bundle
 from acn_core.knn import exact_knn
-from acn_core.index import CodeIndex
+from acn_core.bundle.index import CodeIndex
 
 DEFAULT_BUNDLE = Path(__file__).resolve().parents[1] / "assets" / "default-mnist5k"
 

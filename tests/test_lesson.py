@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from acn_core import lesson as lessons
-from acn_core.lesson import LessonError
+from acn_core.teaching import lesson as lessons
+from acn_core.teaching.lesson import LessonError
 
 REPO = Path(__file__).resolve().parents[1]
 HOME_SCRIPT = str(REPO / "app" / "Home.py")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from acn_core import projection
+from acn_core.bundle import projection
 
 HOME_SCRIPT = str(Path(__file__).resolve().parents[1] / "app" / "Home.py")
 
@@ -102,7 +102,7 @@ def _array(value) -> np.ndarray:
 
 
 def test_a_large_map_draws_a_density_picture_and_a_sample_and_selects_among_every_point(small_threshold):
-    from acn_core.bundle import load
+    from acn_core.bundle.format import load
 
     bundle = load(Path(HOME_SCRIPT).parents[1] / "assets" / "default-mnist5k")
     at = _open_map()

@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from acn_core import noise
+from acn_core.data import noise
 from acn_core.config import ModelConfig
-from acn_core.model import ACN
+from acn_core.model.acn import ACN
 
 
 @pytest.mark.parametrize("encoder,decoder,channels", [("mlp", "mlp", 1), ("conv", "deconv", 1), ("conv", "deconv", 3),
@@ -87,7 +87,7 @@ def test_single_masked_stack_would_have_a_blind_spot_that_this_one_lacks():
 def test_sampling_with_cached_stacks_equals_the_full_pass():
     """Sampling runs the vertical stacks once per row and the horizontal ones on a short window; the
     probabilities it reports must be those of one full pass over the sampled image."""
-    from acn_core.model import Bernoulli
+    from acn_core.model.acn import Bernoulli
 
     for layers, kernel in ((4, 5), (2, 3)):
         decoder = _pixelcnn(layers, kernel)

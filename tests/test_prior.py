@@ -1,8 +1,8 @@
 import torch
 from torch.distributions import Categorical, MixtureSameFamily, Normal, kl_divergence
 
-from acn_core.losses import discretised_logistic_nll, kl_single_sample, kl_standard
-from acn_core.prior import MixturePrior, StandardPrior
+from acn_core.model.losses import discretised_logistic_nll, kl_single_sample, kl_standard
+from acn_core.model.prior import MixturePrior, StandardPrior
 
 
 def test_mixture_log_prob_matches_torch_distributions():

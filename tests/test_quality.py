@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from acn_core import paper_check
-from acn_core.bundle import load
-from acn_core.data import ImageData, Split
-from acn_core.quality import daydream_scores, probabilities, recon_label_agreement, train_classifier
+from acn_core.bundle.format import load
+from acn_core.data.datasets import ImageData, Split
+from acn_core.bundle.quality import daydream_scores, probabilities, recon_label_agreement, train_classifier
 from conftest import make_data
 
 
@@ -26,7 +26,7 @@ def test_the_classifier_is_seeded_and_reads_the_bars():
 
 
 def test_reconstructions_keep_labels_only_when_the_decoder_uses_the_code():
-    from acn_core.train import train
+    from acn_core.training.loop import train
     from conftest import tiny_config
 
     data = make_data(n_train=192, n_test=48)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from acn_core import sampling
-from acn_core.bundle import load
+from acn_core.bundle.format import load
 from conftest import make_images
 
 pytestmark = pytest.mark.slow

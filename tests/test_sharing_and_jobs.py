@@ -7,8 +7,9 @@ import zipfile
 
 import pytest
 
-from acn_core import bundle, jobs
-from acn_core.archive import export_zip, import_zip
+from acn_core import jobs
+from acn_core.bundle import format as bundle
+from acn_core.bundle.archive import export_zip, import_zip
 from acn_core.storage import BundleError
 from conftest import tiny_config
 

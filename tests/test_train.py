@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from acn_core.train import TrainingCancelled, TrainingDiverged, train
+from acn_core.training.loop import TrainingCancelled, TrainingDiverged, train
 from conftest import make_data, tiny_config
 
 
@@ -57,7 +57,7 @@ def test_a_checkpoint_of_another_config_is_refused(tmp_path):
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
-    from acn_core.model import ACN
+    from acn_core.model.acn import ACN
 
     data = make_data()
     original, calls = ACN.losses, {"n": 0}

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .storage import BundleError, regular_file
+from ..storage import BundleError, regular_file
 
 MAX_HEADER_BYTES = 16 << 20
 SAFETENSORS_DTYPES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1,

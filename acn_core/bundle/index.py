@@ -17,9 +17,9 @@ import numpy as np
 import torch
 from annoy import AnnoyIndex
 
-from .knn import exact_knn
+from ..knn import exact_knn
 from .schema import check_annoy_file, require
-from .storage import BundleError, read_json, regular_file, sha256_file, write_json_atomic
+from ..storage import BundleError, read_json, regular_file, sha256_file, write_json_atomic
 
 INDEX_FILE = "index.ann"
 SIDECAR_FILE = "index.json"

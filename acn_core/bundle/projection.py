@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from .knn import exact_knn
+from ..knn import exact_knn
 
 MIN_UMAP_POINTS = 32  # below this UMAP degenerates; a PCA map is used instead
 MAX_FIT_POINTS = 20_000  # larger sets: UMAP on a seeded subsample, the rest placed from their neighbours

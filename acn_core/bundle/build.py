@@ -14,21 +14,21 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .bundle import (CONFIG_FILE, DATA_FILE, FORMAT, IMAGE_ARRAYS, METRICS_FILE, MODEL_FILE, Bundle, DatasetInfo,
+from .format import (CONFIG_FILE, DATA_FILE, FORMAT, IMAGE_ARRAYS, METRICS_FILE, MODEL_FILE, Bundle, DatasetInfo,
                      load, save, write_files)
-from .checkpoint import CHECKPOINT_FILES
-from .knn import exact_knn
-from .config import RunConfig
-from .data import KNOWN_DATASETS, ImageData, Split, load_dataset
+from ..training.checkpoint import CHECKPOINT_FILES
+from ..knn import exact_knn
+from ..config import RunConfig
+from ..data.datasets import KNOWN_DATASETS, ImageData, Split, load_dataset
 from .evaluate import CHUNK, Evaluation, code_costs, encode_images, evaluate, fixed_views
 from .index import CodeIndex
 from .lean import ImageSource, images_hash, read_images
-from .model import ACN, DECODE_MODES
+from ..model.acn import ACN, DECODE_MODES
 from .projection import fit_map, place_on_map
 from .quality import CHAINS, STEPS, judge
-from .runtime import resolve_precision
-from .storage import BundleError, read_json, read_tensors, remove_files, tensors_to_bytes
-from .train import Progress, TrainResult, train
+from ..runtime import resolve_precision
+from ..storage import BundleError, read_json, read_tensors, remove_files, tensors_to_bytes
+from ..training.loop import Progress, TrainResult, train
 
 MAX_REPLAY_POINTS = 5000
 # above this many training codes a bundle ships its Annoy index: building it on load would cost more than

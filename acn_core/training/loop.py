@@ -18,13 +18,13 @@ from typing import Callable
 
 import torch
 
-from . import noise
+from ..data import noise
 from .checkpoint import CHECKPOINT_STATE, load_checkpoint, save_checkpoint
 from .codes import CodeTable
-from .config import RunConfig, TrainConfig
-from .data import ImageData
-from .model import ACN
-from .runtime import resolve_precision
+from ..config import RunConfig, TrainConfig
+from ..data.datasets import ImageData
+from ..model.acn import ACN
+from ..runtime import resolve_precision
 
 MAX_SNAPSHOT_ITEMS = 5000  # snapshots keep the codes of the first items only, so they stay small
 SNAPSHOTS_PER_RUN = 16

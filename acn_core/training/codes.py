@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from .knn import nearness, top_k
+from ..knn import nearness, top_k
 
 FUSED_MIN_ROWS = 2048  # a smaller table is searched whole (as fast, and nothing to compile)
 FUSED_EXTRA = 8  # rows the fused scan keeps beyond those asked for, to tell near-ties apart

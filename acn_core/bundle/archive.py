@@ -16,9 +16,9 @@ import zipfile
 from pathlib import Path, PurePosixPath
 
 from .build import self_contained
-from .bundle import CONFIG_FILE, load, reindex
-from .names import name_lock, name_taken
-from .storage import BundleError, read_json, regular_file
+from .format import CONFIG_FILE, load, reindex
+from ..names import name_lock, name_taken
+from ..storage import BundleError, read_json, regular_file
 
 MAX_UNPACKED_BYTES = 1 << 30
 MAX_FILES = 64

@@ -15,10 +15,10 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .bundle import Bundle
-from .knn import exact_knn
+from ..bundle.format import Bundle
+from ..knn import exact_knn
 from .explain import kl_per_dim, prior_params
-from .sampling import Progress, display_mode, place
+from ..sampling import Progress, display_mode, place
 
 MAX_WALK_FRAMES = 50
 RANGE_MARGIN = 1.0  # slider ranges reach one posterior standard deviation beyond the training codes

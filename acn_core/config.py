@@ -130,7 +130,7 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    """Optimisation and the neighbour-conditioned prior's training rules (`ACN.md`)."""
+    """Optimisation and the neighbour-conditioned prior's training rules (docs/method.md, "Training")."""
 
     epochs: int = option(80, "passes through the training images", low=1, high=100_000)
     batch_size: int = option(128, "images per step", low=1, high=65_536)

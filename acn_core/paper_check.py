@@ -307,6 +307,6 @@ def render_markdown(doc: dict) -> str:
             "Held-out numbers in nats per image (KL = under the model's own prior; for ACN models the prior is "
             "conditioned on the nearest training code, so the total is an upper bound on a code length given the "
             f"training codes). Raw-pixel k-NN (k = 5) accuracy: {pixel:.3f}; chance: {CHANCE:.1f}. Active dimensions: "
-            "variance of the code mean above 0.01. Pictures judged by a pixel classifier (see README).\n\n"
+            "variance of the code mean above 0.01. Pictures judged by a pixel classifier (docs/default-model.md).\n\n"
             + "\n".join(rows) + f"\n\nCriteria, fixed before the runs: {fixed}.\n\n## What came out\n\n"
             + "\n".join(f"- {line}" for line in verdict(models, doc["budget"])) + "\n\n## Figures\n\n" + "\n".join(figures))

@@ -12,7 +12,7 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
 def auto_threads(cores: int | None = None) -> int:
-    """Threads for one training process: 1 on machines with up to 2 cores (ENVIRONMENT.md: 2 threads on a
+    """Threads for one training process: 1 on machines with up to 2 cores (docs/environment.md: 2 threads on a
     busy 2-core box ran 20-80x slower), then all but one core, at most 16."""
     cores = cores or len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (cores or os.cpu_count() or 1)
     return 1 if cores <= 2 else min(16, cores - 1)

@@ -1,4 +1,4 @@
-"""Questions asked of a loaded bundle (ACN.md, "Sampling protocols"): reconstructions, neighbours,
+"""Questions asked of a loaded bundle (docs/method.md, "Sampling protocols"): reconstructions, neighbours,
 prior samples, daydreams, and where a new code lands on the map.
 
 Everything here works on a code, so the same calls serve a training sample, a held-out image and an
@@ -16,7 +16,7 @@ from .bundle.format import Bundle
 from .bundle.projection import place_on_map
 
 MAX_DAYDREAM_STEPS = 500
-# what daydream frames show and what the chain continues from, chosen by `quality.daydream_scores` (README)
+# what daydream frames show and what the chain continues from, chosen by `quality.daydream_scores` (docs/default-model.md)
 DEFAULT_DAYDREAM_MODE = "threshold"
 Progress = Callable[[float], None] | None
 

@@ -31,7 +31,7 @@ def home() -> Path:
 
 def setup() -> None:
     """Once per script run: inference in the app uses few threads (ACN_APP_THREADS, default 1) so a training
-    job next to it, and other sessions, do not stall it (ENVIRONMENT.md)."""
+    job next to it, and other sessions, do not stall it (docs/environment.md)."""
     raw = os.environ.get("ACN_APP_THREADS", "1")
     try:
         threads = parse_threads(raw)

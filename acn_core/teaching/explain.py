@@ -1,4 +1,4 @@
-"""Why a code costs what it costs: the ACN loss of one sample with its own numbers (ACN.md, "Training").
+"""Why a code costs what it costs: the ACN loss of one sample with its own numbers (docs/method.md, "Training").
 
 A code c is sent as z ~ q(z|x) = N(c, I) under the prior p(z | ĉ) conditioned on a neighbouring code ĉ.
 Both factorise over dimensions, so the KL is a sum of one-dimensional KLs, KL(N(c_d, 1) || p(z_d | ĉ)),

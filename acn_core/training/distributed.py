@@ -1,6 +1,6 @@
 """Exact distributed training: `torchrun --nproc-per-node N -m acn_core train ...` (gloo on CPU, NCCL on GPU).
 
-The networks are wrapped in DistributedDataParallel. The code table stays exact and global (DESIGN.md,
+The networks are wrapped in DistributedDataParallel. The code table stays exact and global (docs/design.md,
 "Plan for scale"): every process holds the whole table and its used-set; each step all-gathers the
 batch's (index, code) pairs, each process searches its slice of the table for the whole gathered batch,
 the short per-slice candidate lists are all-gathered and merged in one canonical order, and every process

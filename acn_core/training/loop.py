@@ -1,4 +1,4 @@
-"""Training with the neighbour-conditioned prior (ACN.md, "Training"), resumable and guarded.
+"""Training with the neighbour-conditioned prior (docs/method.md, "Training"), resumable and guarded.
 
 `Trainer.step` is the one training step (encode, pick neighbours, loss, update, write the table), used
 by `train`, the benchmarks and the distributed trainer. The loop knows nothing model-specific; it
@@ -122,7 +122,7 @@ def snapshot_epochs(config: TrainConfig) -> set[int]:
 
 
 class Trainer:
-    """One optimisation step of an ACN on a batch: the whole method of ACN.md, "Training"."""
+    """One optimisation step of an ACN on a batch: the whole method of docs/method.md, "Training"."""
 
     def __init__(self, model: ACN, table: CodeTable, config: TrainConfig, generator: torch.Generator,
                  network: torch.nn.Module | None = None, group=None):

@@ -1,9 +1,14 @@
 """ACN Explorer: `streamlit run app/Home.py`. Navigation over the pages in ../pages and the model picker."""
+import sys
+from pathlib import Path
+
 import streamlit as st
 
-import explorer
-import lesson
-import state
+ROOT = str(Path(__file__).resolve().parents[1])
+if ROOT not in sys.path:  # `streamlit run app/Home.py` puts app/ on the path, not the repository that holds `app`
+    sys.path.insert(0, ROOT)
+
+from app import explorer, lesson, state  # noqa: E402
 
 st.set_page_config(page_title="ACN Explorer", page_icon=":material/hub:", layout="wide")
 explorer.setup()

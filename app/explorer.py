@@ -16,7 +16,7 @@ from acn_core.bundle import export_zip
 from acn_core.bundle import Bundle, load
 from acn_core.runtime import configure, parse_threads
 from acn_core.storage import BundleError, regular_file, restore_interrupted, sha256_file
-from figures import IMAGE_PX, thumbnail
+from app.figures import IMAGE_PX, thumbnail
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_BUNDLE = REPO / "assets" / "default-mnist5k"

@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 from acn_core.teaching import explain
 from acn_core.bundle import Bundle
 from acn_core.teaching import CodeView, Walk
-from figures import NEIGHBOURS, OUTLINE, PATH, SELECTED, MapLayers, map_figure
+from app.figures import NEIGHBOURS, OUTLINE, PATH, SELECTED, MapLayers, map_figure
 
 POSTERIOR, PRIOR, OTHER, STANDARD = "#4e79a7", "#e15759", "#f28e2b", "#888888"
 

@@ -12,10 +12,7 @@ import numpy as np
 import streamlit as st
 from streamlit.runtime.scriptrunner_utils.exceptions import ScriptControlException
 
-import explorer
-import figures
-import lesson_kit
-import state
+from app import explorer, figures, lesson_kit, state
 from acn_core.teaching import lesson as lessons
 from acn_core.teaching import ACTIONS, Lesson, LessonError, as_plain_markdown
 

@@ -7,8 +7,7 @@ from urllib.parse import urlsplit
 
 import streamlit as st
 
-import explorer
-import state
+from app import explorer, state
 from acn_core.teaching import lesson as lessons
 from acn_core.teaching import ACTIONS, Lesson, LessonError
 

@@ -8,8 +8,7 @@ import base64
 import numpy as np
 import streamlit as st
 
-import explorer
-import figures
+from app import explorer, figures
 from acn_core.teaching import atlas
 from acn_core.bundle import projection
 from acn_core.bundle import Bundle

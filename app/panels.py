@@ -7,10 +7,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-import explorer
-import export
-import figures
-import state
+from app import explorer, export, figures, state
 from acn_core import jobs, sampling
 from acn_core.bundle import Bundle
 from acn_core.data import grid, to_png_bytes

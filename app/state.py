@@ -9,7 +9,7 @@ import numpy as np
 import streamlit as st
 
 from acn_core.bundle import Bundle
-from explorer import BUNDLED_LABEL, MAX_K, available_models
+from app.explorer import BUNDLED_LABEL, MAX_K, available_models
 
 def _flag(value: str) -> bool:
     return value.lower() in ("1", "true")

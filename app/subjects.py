@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-import state
+from app import state
 from acn_core.bundle import Bundle
 
 KINDS = {"t": "training sample", "h": "held-out image", "d": "your digit"}

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-import explorer
+from app import explorer
 from acn_core import sampling
 from acn_core.teaching import explain
 from acn_core.teaching import latent
 from acn_core.bundle import Bundle
-from subjects import Subject
+from app.subjects import Subject
 
 
 @st.cache_data(max_entries=128, show_spinner=False)

@@ -248,8 +248,7 @@ def app_latency(bundle_path: Path, map_sizes: tuple[int, ...]) -> list[Row]:
     from acn_core.bundle.format import load
     from acn_core.sampling import daydream, inspect
 
-    sys.path.insert(0, str(REPO / "app"))
-    import figures  # the app's figure builders (no Streamlit)
+    from app import figures  # the app's figure builders (no Streamlit)
 
     rows = []
     start = time.perf_counter()
@@ -336,8 +335,7 @@ def explorer_latency(bundle_path: Path, region_size: int = 1000) -> list[Row]:
     from acn_core.data.images import to_png_bytes
     from acn_core.sampling import inspect_image
 
-    sys.path.insert(0, str(REPO / "app"))
-    import figures
+    from app import figures
 
     bundle = load(bundle_path)
     rows = []

@@ -5,7 +5,6 @@ the whole page's rerun under AppTest beside it."""
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 from pathlib import Path
 
@@ -22,8 +21,7 @@ def teaching_latency(bundle_path: Path, pixelcnn_path: Path | None = None) -> li
     from acn_core.teaching import latent
     from acn_core.bundle.format import load
 
-    sys.path.insert(0, str(REPO / "app"))
-    import idea_figures
+    from app import idea_figures
 
     bundle = load(bundle_path)
     rng = np.random.default_rng(0)

@@ -3,13 +3,7 @@ the selected sample under both, and how much their neighbourhoods agree."""
 import numpy as np
 import streamlit as st
 
-import explorer
-import export
-import figures
-import panels
-import state
-import subjects
-import teaching
+from app import explorer, export, figures, panels, state, subjects, teaching
 from acn_core.teaching import explain
 
 st.title("Compare two models")

@@ -2,10 +2,7 @@
 import numpy as np
 import streamlit as st
 
-import explorer
-import export
-import figures
-import state
+from app import explorer, export, figures, state
 from acn_core.data import to_gif_bytes
 from acn_core.model import DECODE_MODES
 from acn_core.sampling import DEFAULT_DAYDREAM_MODE, MAX_DAYDREAM_STEPS, daydream

@@ -3,12 +3,7 @@ nearest training codes and its cost under the nearest neighbour's prior, live.""
 import numpy as np
 import streamlit as st
 
-import explorer
-import export
-import idea_figures
-import state
-import subjects
-import teaching
+from app import explorer, export, idea_figures, state, subjects, teaching
 from acn_core import sampling
 from acn_core.teaching import latent
 

@@ -4,10 +4,7 @@ from pathlib import Path
 
 import streamlit as st
 
-import explorer
-import export
-import figures
-import panels
+from app import explorer, export, figures, panels
 from acn_core.bundle import import_zip
 from acn_core.bundle import BOUND_NOTE
 from acn_core.jobs import JobError

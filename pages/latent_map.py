@@ -3,12 +3,7 @@ or a lasso to see a region; rank the samples; show where the held-out images lan
 import numpy as np
 import streamlit as st
 
-import explorer
-import export
-import figures
-import mapview
-import panels
-import state
+from app import explorer, export, figures, mapview, panels, state
 from acn_core import sampling
 from acn_core.teaching import atlas
 

@@ -3,9 +3,7 @@ delete steps, download and upload a lesson as one small JSON file, keep lessons 
 them as links. In classroom mode only the teacher saves or deletes lessons on the server."""
 import streamlit as st
 
-import explorer
-import lesson
-import lesson_kit
+from app import explorer, lesson, lesson_kit
 from acn_core.teaching import lesson as lessons
 from acn_core.teaching import Lesson, LessonError, as_plain_markdown
 

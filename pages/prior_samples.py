@@ -1,8 +1,7 @@
 """Prior samples: z ~ p(z | c_hat) for random training codes c_hat, decoded."""
 import streamlit as st
 
-import explorer
-import export
+from app import explorer, export
 from acn_core.model import DECODE_MODES
 from acn_core.sampling import display_mode, prior_samples
 

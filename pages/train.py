@@ -3,8 +3,7 @@ import time
 
 import streamlit as st
 
-import explorer
-import panels
+from app import explorer, panels
 from acn_core import jobs
 from acn_core.config import DATASETS, DECODERS, ENCODERS, PRIORS, RunConfig
 

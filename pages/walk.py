@@ -3,12 +3,7 @@ on the map with each frame's cost, beside a daydream chain from the same start."
 import numpy as np
 import streamlit as st
 
-import explorer
-import export
-import idea_figures
-import state
-import subjects
-import teaching
+from app import explorer, export, idea_figures, state, subjects, teaching
 from acn_core.teaching import MAX_WALK_FRAMES
 
 bundle = explorer.require_bundle()

@@ -3,12 +3,7 @@ N(c_d, 1) over the prior conditioned on a neighbouring code."""
 import numpy as np
 import streamlit as st
 
-import explorer
-import export
-import idea_figures
-import state
-import subjects
-import teaching
+from app import explorer, export, idea_figures, state, subjects, teaching
 
 bundle = explorer.require_bundle()
 st.title("Why this code is cheap")

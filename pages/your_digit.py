@@ -2,12 +2,7 @@
 reconstructions, and daydream from it."""
 import streamlit as st
 
-import canvas
-import explorer
-import export
-import figures
-import panels
-import state
+from app import canvas, explorer, export, figures, panels, state
 from acn_core.data import IMAGE_SUFFIXES, ImageError, user_image
 
 bundle = explorer.require_bundle()

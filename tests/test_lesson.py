@@ -269,8 +269,7 @@ def test_a_teacher_makes_a_lesson_from_views_reorders_downloads_and_shares_it(ex
 def test_a_picture_strip_exports_as_a_png_with_its_captions(monkeypatch):
     import numpy as np
 
-    monkeypatch.syspath_prepend(str(REPO / "app"))
-    import export
+    from app import export
 
     images = np.zeros((5, 1, 8, 8))
     images[:, :, 2:6, 3:5] = 1.0
@@ -286,8 +285,7 @@ def test_a_picture_strip_exports_as_a_png_with_its_captions(monkeypatch):
 def test_every_chart_downloads_as_png_at_twice_its_size_and_keeps_its_title(monkeypatch):
     import plotly.graph_objects as go
 
-    monkeypatch.syspath_prepend(str(REPO / "app"))
-    import export
+    from app import export
 
     config = export.chart_config("latent map (bundled)")
     assert config["toImageButtonOptions"] == {"format": "png", "scale": 2, "filename": "latent-map-bundled"}

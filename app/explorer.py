@@ -11,8 +11,6 @@ import numpy as np
 import pandas  # noqa: F401  (imported once here: plotly imports it lazily, and two sessions doing so at once race)
 import streamlit as st
 
-from acn_core import sampling
-from acn_core.bundle import export_zip
 from acn_core.bundle import Bundle, load
 from acn_core.runtime import configure, parse_threads
 from acn_core.storage import BundleError, regular_file, restore_interrupted, sha256_file
@@ -110,60 +108,6 @@ def load_bundle(path: Path) -> Bundle | None:
     for note in bundle.notes:
         st.warning(f"{bundle.name}: {note}")
     return bundle
-
-
-@st.cache_data(max_entries=4, show_spinner=False)
-def _zip(path: str, content_hash: str) -> bytes:
-    return export_zip(Path(path))
-
-
-def bundle_zip(bundle: Bundle) -> bytes:
-    return _zip(str(bundle.path), bundle.content_hash)
-
-
-@st.cache_data(max_entries=256, show_spinner=False)
-def _inspect(path: str, content_hash: str, item: int, k: int, samples: int) -> sampling.Inspection:
-    return sampling.inspect(_load(path, content_hash), item, k, samples)
-
-
-def inspect(bundle: Bundle, item: int, k: int, samples: int = 3) -> sampling.Inspection:
-    """The neighbour panel's data, cached per model, sample and K (PixelCNN sampling takes a second)."""
-    if bundle.model.decoder.autoregressive:
-        with st.spinner("Sampling reconstructions pixel by pixel (PixelCNN) ..."):
-            return _inspect(str(bundle.path), bundle.content_hash, int(item), int(k), samples)
-    return _inspect(str(bundle.path), bundle.content_hash, int(item), int(k), samples)
-
-
-@st.cache_data(max_entries=64, show_spinner=False)
-def _inspect_held_out(path: str, content_hash: str, item: int, k: int) -> sampling.Inspection:
-    bundle = _load(path, content_hash)
-    return sampling.inspect_image(bundle, bundle.test_images[item].float().numpy() / 255.0, k)
-
-
-def inspect_held_out(bundle: Bundle, item: int, k: int) -> sampling.Inspection:
-    """The panel of a held-out image: its K nearest *training* codes (the honest view of generalisation)."""
-    return _inspect_held_out(str(bundle.path), bundle.content_hash, int(item), int(k))
-
-
-@st.cache_data(max_entries=32, show_spinner=False)
-def _inspect_image(path: str, content_hash: str, image_bytes: bytes, shape: tuple, k: int) -> sampling.Inspection:
-    image = np.frombuffer(image_bytes, dtype=np.uint8).reshape(shape).astype(np.float32) / 255.0
-    return sampling.inspect_image(_load(path, content_hash), image, k)
-
-
-def inspect_image(bundle: Bundle, image: np.ndarray, k: int) -> sampling.Inspection:
-    """The panel of the user's own image, uint8 (C, H, W) converted like folder data."""
-    image = np.ascontiguousarray(image, dtype=np.uint8)
-    return _inspect_image(str(bundle.path), bundle.content_hash, image.tobytes(), image.shape, int(k))
-
-
-@st.cache_data(max_entries=16, show_spinner="Comparing neighbourhoods ...")
-def _overlap(path_a: str, hash_a: str, path_b: str, hash_b: str, k: int) -> np.ndarray:
-    return sampling.neighbour_overlap(_load(path_a, hash_a), _load(path_b, hash_b), k)
-
-
-def neighbour_overlap(a: Bundle, b: Bundle, k: int) -> np.ndarray:
-    return _overlap(str(a.path), a.content_hash, str(b.path), b.content_hash, int(k))
 
 
 COMPARE_ROWS = [("held-out total (nats)", "total_nats"), ("reconstruction (nats)", "recon_nats"),

@@ -4,12 +4,13 @@ Every colour is readable on the light and the dark theme, and a label has the sa
 """
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 import plotly.graph_objects as go
 
-from acn_core.data import grid
+from acn_core.data import grid, to_png_bytes
 
 # Tableau 10: distinct, and legible on white and on Streamlit's dark background alike
 PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#b07aa1", "#9c755f", "#ff9da7", "#bab0ac", "#edc948",
@@ -179,3 +180,12 @@ def thumbnail(image: np.ndarray) -> np.ndarray:
 def picture(images: np.ndarray, columns: int = 0) -> np.ndarray:
     """(B, C, H, W) in [0, 1] -> one uint8 grid picture at IMAGE_PX per tile."""
     return grid(images, columns=columns, scale=max(1, IMAGE_PX // images.shape[-1]))
+
+
+def layout_image(picture: np.ndarray, origin: np.ndarray, width: float, height: float) -> dict:
+    """A picture (rows, columns, 4) laid under the points over the map rectangle from `origin` (2,), its
+    lower-left corner, `width` by `height` map units: a plotly layout image."""
+    return {"source": "data:image/png;base64," + base64.b64encode(to_png_bytes(picture)).decode(), "xref": "x",
+            "yref": "y", "x": float(origin[0]), "y": float(origin[1] + height), "sizex": float(width),
+            "sizey": float(height), "xanchor": "left", "yanchor": "top", "sizing": "stretch", "layer": "below"}
+

@@ -3,16 +3,12 @@ map (map-versus-code neighbours, the atlas of decoded cells), and what keeps a l
 picture of every point under a stable sample of drawn points; regions found among every point), cached per model."""
 from __future__ import annotations
 
-import base64
-
 import numpy as np
 import streamlit as st
 
-from app import explorer, figures
+from acn_core.bundle import Bundle, projection
 from acn_core.teaching import atlas
-from acn_core.bundle import projection
-from acn_core.bundle import Bundle
-from acn_core.data import to_png_bytes
+from app import answers
 
 PANEL_TABS = ("Sample", "Region", "Rankings")
 
@@ -31,46 +27,6 @@ def panel_tabs(shown: tuple) -> list:
     if wanted in PANEL_TABS:
         st.session_state["map_tab"] = wanted
     return st.tabs(list(PANEL_TABS), key="map_tab", on_change="rerun")
-
-
-@st.cache_data(max_entries=128, show_spinner=False)
-def _map_vs_code(path: str, content_hash: str, k: int, item: int | None, held_out: int | None) -> atlas.MapVsCode:
-    bundle = explorer._load(path, content_hash)
-    if held_out is not None:
-        return atlas.map_vs_code(bundle, k, code=bundle.test_codes[held_out].numpy(), point=bundle.test_map_xy[held_out])
-    return atlas.map_vs_code(bundle, k, item=item)
-
-
-def map_vs_code(bundle: Bundle, k: int, item: int, held_out: int | None) -> atlas.MapVsCode:
-    """The K nearest training points of the shown sample (a training item, or a held-out image when
-    `held_out` is given) in code space and on the map."""
-    return _map_vs_code(str(bundle.path), bundle.content_hash, int(k), int(item),
-                        None if held_out is None else int(held_out))
-
-
-@st.cache_data(max_entries=12, show_spinner=False)
-def _atlas(path: str, content_hash: str, cells: int, _progress) -> tuple[dict, int, str]:
-    result = atlas.build_atlas(explorer._load(path, content_hash), cells, progress=_progress)
-    columns, rows = result.shape
-    image = _image(atlas.atlas_picture(result), result.origin, columns * result.cell_size, rows * result.cell_size)
-    return image, len(result.counts), result.decoding
-
-
-def atlas_layer(bundle: Bundle, level: str) -> tuple[dict, int, str]:
-    """The atlas at `level` (atlas.ATLAS_LEVELS) as a plotly layout image over the map, its number of
-    non-empty cells and how it was decoded; built once per model and level (the PixelCNN's with a progress
-    bar, shown only while it is built)."""
-    placeholder, bar = st.empty(), []
-
-    def progress(fraction: float) -> None:
-        if not bar:
-            bar.append(placeholder.progress(0.0, text="Decoding the atlas pixel by pixel (PixelCNN) ..."))
-        bar[0].progress(min(max(fraction, 0.0), 1.0), text="Decoding the atlas pixel by pixel (PixelCNN) ...")
-
-    layer = _atlas(str(bundle.path), bundle.content_hash, atlas.ATLAS_LEVELS[level],
-                   progress if bundle.model.decoder.autoregressive else None)
-    placeholder.empty()
-    return layer
 
 
 def vs_code_caption(result: atlas.MapVsCode) -> str:
@@ -110,52 +66,6 @@ def region_finder(bundle: Bundle, visible: np.ndarray | None):
     return find
 
 
-def _image(picture: np.ndarray, origin: np.ndarray, width: float, height: float) -> dict:
-    """A picture (rows, columns, 4) laid under the points over the map rectangle from `origin` (2,), its
-    lower-left corner, `width` by `height` map units."""
-    return {"source": "data:image/png;base64," + base64.b64encode(to_png_bytes(picture)).decode(), "xref": "x",
-            "yref": "y", "x": float(origin[0]), "y": float(origin[1] + height), "sizex": float(width),
-            "sizey": float(height), "xanchor": "left", "yanchor": "top", "sizing": "stretch", "layer": "below"}
-
-
-@st.cache_resource(max_entries=4, show_spinner=False)
-def _grid(path: str, content_hash: str) -> projection.MapGrid:
-    """Shared by all sessions: never mutate what this returns."""
-    return projection.map_grid(explorer._load(path, content_hash).map_xy)
-
-
-@st.cache_resource(max_entries=16, show_spinner=False)
-def _base_density(path: str, content_hash: str, attribute: str | None, shown: tuple[int, ...]
-                  ) -> projection.MapDensity:
-    """Shared by all sessions: never mutate what this returns."""
-    bundle = explorer._load(path, content_hash)
-    mask = np.isin(bundle.labels, shown) if shown else None
-    values = None if attribute is None else getattr(bundle, attribute)
-    return projection.map_density(_grid(path, content_hash), bundle.labels, mask, values)
-
-
-@st.cache_data(max_entries=32, show_spinner=False)
-def _density(path: str, content_hash: str, attribute: str | None, shown: tuple[int, ...],
-             region: np.ndarray | None) -> dict:
-    bundle = explorer._load(path, content_hash)
-    density = _base_density(path, content_hash, attribute, shown)
-    if region is not None:
-        mask = np.isin(bundle.labels, shown) if shown else None
-        density = projection.with_region(density, _grid(path, content_hash), region, mask)
-    values = None if attribute is None else getattr(bundle, attribute)
-    value_range = None if values is None else [float(values.min()), float(values.max())]
-    rows, columns = density.counts.shape
-    return _image(figures.density_picture(density, value_range), density.origin, columns * density.cell_size,
-                  rows * density.cell_size)
-
-
-@st.cache_data(max_entries=32, show_spinner=False)
-def _drawn(path: str, content_hash: str, shown: tuple[int, ...]) -> np.ndarray:
-    bundle = explorer._load(path, content_hash)
-    return projection.drawn_sample(bundle.n_train, projection.DRAWN_POINTS,
-                                   np.isin(bundle.labels, shown) if shown else None)
-
-
 def level_of_detail(bundle: Bundle, attribute: str | None, shown: tuple[int, ...], region: np.ndarray | None,
                     show_held_out: bool) -> dict:
     """`figures.MapLayers` fields for the map at this size: nothing extra for a map of up to
@@ -164,8 +74,7 @@ def level_of_detail(bundle: Bundle, attribute: str | None, shown: tuple[int, ...
     held_out = (bundle.test_map_xy, bundle.test_labels) if show_held_out else None
     if not is_large(bundle):
         return {"held_out": held_out}
-    extra = {"density": _density(str(bundle.path), bundle.content_hash, attribute, shown, region),
-             "drawn": _drawn(str(bundle.path), bundle.content_hash, shown)}
+    extra = {"density": answers.density(bundle, attribute, shown, region), "drawn": answers.drawn(bundle, shown)}
     if held_out is not None:
         ids = projection.drawn_sample(len(bundle.test_labels), DRAWN_HELD_OUT)
         extra.update(held_out=(bundle.test_map_xy[ids], bundle.test_labels[ids]), held_out_ids=ids)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from app import explorer, export, figures, state
+from app import answers, explorer, export, figures, state
 from acn_core import jobs, sampling
 from acn_core.bundle import Bundle
 from acn_core.data import grid, to_png_bytes
@@ -49,11 +49,6 @@ def sample_panel(bundle: Bundle, view: sampling.Inspection, title: str, key: str
                        mime="image/png", key=f"{key}_png", icon=":material/download:")
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
-def _page_picture(path: str, content_hash: str, items: tuple[int, ...]) -> np.ndarray:
-    return figures.picture(explorer._load(path, content_hash).images(list(items)), columns=20)
-
-
 def region_panel(bundle: Bundle, items: np.ndarray, key: str, heading: str = "Selected region") -> None:
     """A set of training items: count, label histogram, mean costs, an image grid paged by PAGE_SIZE, a
     table whose rows open the usual panel, reconstructions on demand and a CSV download."""
@@ -75,11 +70,11 @@ def region_panel(bundle: Bundle, items: np.ndarray, key: str, heading: str = "Se
     if pages > 1:
         page = st.number_input(f"Page (of {pages}, {PAGE_SIZE} images each)", 1, pages, key=f"{key}_page") - 1
     shown = items[page * PAGE_SIZE:(page + 1) * PAGE_SIZE]
-    st.image(_page_picture(str(bundle.path), bundle.content_hash, tuple(int(i) for i in shown)),
+    st.image(answers.page_picture(bundle, tuple(int(i) for i in shown)),
              caption=f"images {page * PAGE_SIZE + 1}-{page * PAGE_SIZE + len(shown)}, row by row", width="stretch")
     limit = MAX_RECONSTRUCTIONS[bundle.model.decoder.autoregressive]
     if st.toggle(f"Show reconstructions of this page (z = c; the first {min(limit, len(shown))})", key=f"{key}_recon"):
-        recons = reconstructions(bundle, tuple(int(i) for i in shown[:limit]))
+        recons = answers.reconstructions(bundle, tuple(int(i) for i in shown[:limit]))
         st.image(figures.picture(recons, columns=20), width="stretch")
     event = st.dataframe({k: v[page * PAGE_SIZE:(page + 1) * PAGE_SIZE] for k, v in table.items()}, hide_index=True,
                          on_select="rerun", selection_mode="single-row", key=f"{key}_table", height=240)
@@ -88,28 +83,9 @@ def region_panel(bundle: Bundle, items: np.ndarray, key: str, heading: str = "Se
         st.session_state[f"_{key}_row"] = (page, rows[0])
         state.select_sample(int(shown[rows[0]]))
         st.rerun()
-    st.download_button("Download as CSV", _region_csv(str(bundle.path), bundle.content_hash, items.tobytes()),
+    st.download_button("Download as CSV", answers.region_csv(bundle, items),
                        file_name=f"{bundle.name}-selection.csv", mime="text/csv", key=f"{key}_csv",
                        icon=":material/download:")
-
-
-@st.cache_data(max_entries=8, show_spinner=False)
-def _region_csv(path: str, content_hash: str, items: bytes) -> str:
-    """The region's table as CSV, column by column (a row-by-row loop took ~1 s for 100,000 rows)."""
-    table = sampling.describe(explorer._load(path, content_hash), np.frombuffer(items, dtype=np.int64))
-    columns = [np.asarray(values).astype(str) for values in table.values()]
-    return ",".join(table) + "\n" + "".join(",".join(row) + "\n" for row in zip(*columns))
-
-
-def reconstructions(bundle: Bundle, items: tuple[int, ...]) -> np.ndarray:
-    """Decodes of z = c for training items, cached; with a progress bar for the PixelCNN."""
-    progress = explorer.progress_bar("Decoding pixel by pixel ...") if bundle.model.decoder.autoregressive else None
-    return _reconstructions(str(bundle.path), bundle.content_hash, items, progress)
-
-
-@st.cache_data(max_entries=16, show_spinner=False)
-def _reconstructions(path: str, content_hash: str, items: tuple[int, ...], _progress) -> np.ndarray:
-    return sampling.decode_items(explorer._load(path, content_hash), list(items), progress=_progress)
 
 
 def replay(bundle: Bundle, key: str) -> None:

@@ -3,7 +3,7 @@ the selected sample under both, and how much their neighbourhoods agree."""
 import numpy as np
 import streamlit as st
 
-from app import explorer, export, figures, panels, state, subjects, teaching
+from app import answers, explorer, export, figures, panels, state, subjects
 from acn_core.teaching import explain
 
 st.title("Compare two models")
@@ -28,7 +28,7 @@ if a is None or b is None:
 
 same_samples = a.n_train == b.n_train and np.array_equal(a.source_index, b.source_index)
 k = st.slider("Neighbours K", 1, 20, 6, key="compare_k")
-overlap = explorer.neighbour_overlap(a, b, k) if same_samples else None
+overlap = answers.neighbour_overlap(a, b, k) if same_samples else None
 st.dataframe(explorer.compare_table(a, b, label_a, label_b, overlap), hide_index=True)
 uses = [f"**{side}** ({model.config.model.decoder}, {model.config.model.prior} prior): " + explain.code_use(
     model.evaluation.kl_nats, model.evaluation.sampled_code_knn_accuracy, len(model.class_names))
@@ -53,7 +53,7 @@ region = state.region(a)
 colour = st.radio("Colour the maps by", ["label", "neighbour overlap"], horizontal=True, key="compare_colour")
 state.sync_url(sample=sample, compare_colour=colour,
                sel=None if region is None else state.encode_ids(region, a.n_train))
-views = [explorer.inspect(a, sample, k, samples=4), explorer.inspect(b, sample, k, samples=4)]
+views = [answers.inspect(a, sample, k, samples=4), answers.inspect(b, sample, k, samples=4)]
 for col, model, label, view, key in zip(st.columns(2), (a, b), (label_a, label_b), views,
                                         ("compare_map_a", "compare_map_b")):
     with col:
@@ -64,7 +64,7 @@ for col, model, label, view, key in zip(st.columns(2), (a, b), (label_a, label_b
         export.chart(figures.map_figure(model.map_xy, model.labels, model.class_names, layers, model.content_hash,
                                         {"overlap": overlap}, height=380), key=key, on_select="rerun",
                      selection_mode=("points", "box", "lasso"), width="stretch")
-        why = teaching.explanation(model, subjects.resolve(model, f"t{sample}"), 0)
+        why = answers.explanation(model, subjects.resolve(model, f"t{sample}"), 0)
         st.markdown(f"**Why this code costs what it costs:** reconstruction {why.recon_nats:.2f} + KL "
                     f"{why.kl_estimate:.2f} = {why.total_nats:.2f} nats, the KL under "
                     + (f"the prior conditioned on its nearest other code #{why.neighbour}" if why.conditional

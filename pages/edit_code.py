@@ -3,7 +3,7 @@ nearest training codes and its cost under the nearest neighbour's prior, live.""
 import numpy as np
 import streamlit as st
 
-from app import explorer, export, idea_figures, state, subjects, teaching
+from app import answers, explorer, export, idea_figures, state, subjects
 from acn_core import sampling
 from acn_core.teaching import latent
 
@@ -33,7 +33,7 @@ code = st.session_state["edit_code"]
 order_by = st.radio("Order the sliders by", ["this code's KL per dimension", "spread of the training codes"],
                     horizontal=True, key="edit_order")
 if order_by.startswith("this"):
-    order = teaching.explanation(bundle, subject, 0).dims_by_kl()
+    order = answers.explanation(bundle, subject, 0).dims_by_kl()
 else:
     order = latent.spread_order(bundle)
 
@@ -57,7 +57,7 @@ with sliders:
         st.session_state.pop("edit_z", None)
         st.rerun()
 exclude = () if subject.training_item is None else (subject.training_item,)
-view = teaching.code_view(bundle, code, exclude)
+view = answers.code_view(bundle, code, exclude)
 if buttons[1].button("Daydream from here", key="edit_daydream", icon=":material/auto_awesome:"):
     st.session_state["your_image"] = np.round(view.mean_image * 255).astype(np.uint8)
     st.session_state["dd_start_mode"] = "your image"

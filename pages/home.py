@@ -4,7 +4,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from app import explorer, export, figures, panels
+from app import answers, explorer, export, figures, panels
 from acn_core.bundle import import_zip
 from acn_core.bundle import BOUND_NOTE
 from acn_core.jobs import JobError
@@ -70,7 +70,7 @@ with st.expander("Full configuration"):
 
 st.subheader("Share models")
 share, upload = st.columns(2)
-share.download_button("Download this model (.zip)", data=explorer.bundle_zip(bundle), file_name=f"{bundle.name}.zip",
+share.download_button("Download this model (.zip)", data=answers.bundle_zip(bundle), file_name=f"{bundle.name}.zip",
                       mime="application/zip")
 uploaded = upload.file_uploader("Add a model: upload a zipped bundle", type=["zip"], key="upload")
 if uploaded is not None and st.session_state.get("_uploaded") != uploaded.file_id:

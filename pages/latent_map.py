@@ -3,7 +3,7 @@ or a lasso to see a region; rank the samples; show where the held-out images lan
 import numpy as np
 import streamlit as st
 
-from app import explorer, export, figures, mapview, panels, state
+from app import answers, explorer, export, figures, mapview, panels, state
 from acn_core import sampling
 from acn_core.teaching import atlas
 
@@ -44,17 +44,17 @@ region = state.region(bundle)
 
 held_out = st.session_state.get("held_out_pick") if show_held_out else None
 if held_out is not None and 0 <= held_out < len(bundle.test_labels):
-    view = explorer.inspect_held_out(bundle, held_out, k)
+    view = answers.inspect_held_out(bundle, held_out, k)
     title = f"Held-out #{held_out} · label {bundle.label_name(int(bundle.test_labels[held_out]))}"
 else:
-    view = explorer.inspect(bundle, sample, k)
+    view = answers.inspect(bundle, sample, k)
     title = f"Sample #{sample} · label {bundle.label_name(view.label)}"
 state.sync_url(sample=sample, k=k, map_colour=colour_by, map_held_out=1 if show_held_out else None,
                map_vs_code=1 if show_vs_code else None, map_atlas=1 if show_atlas else None,
                sel=None if region is None else state.encode_ids(region, bundle.n_train))
-vs_code = mapview.map_vs_code(bundle, k, sample, held_out if view.item is None else None) if show_vs_code else None
+vs_code = answers.map_vs_code(bundle, k, sample, held_out if view.item is None else None) if show_vs_code else None
 neighbours, neighbours_name, map_nearest = mapview.neighbour_positions(bundle, view, vs_code)
-atlas_image, atlas_cells, atlas_decoding = mapview.atlas_layer(bundle, atlas_level) if show_atlas else (None, 0, "")
+atlas_image, atlas_cells, atlas_decoding = answers.atlas_layer(bundle, atlas_level) if show_atlas else (None, 0, "")
 
 attribute = figures.COLOURINGS[colour_by]
 layers = figures.MapLayers(values=None if attribute is None else getattr(bundle, attribute), value_name=colour_by,

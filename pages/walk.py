@@ -3,7 +3,7 @@ on the map with each frame's cost, beside a daydream chain from the same start."
 import numpy as np
 import streamlit as st
 
-from app import explorer, export, idea_figures, state, subjects, teaching
+from app import answers, explorer, export, idea_figures, state, subjects
 from acn_core.teaching import MAX_WALK_FRAMES
 
 bundle = explorer.require_bundle()
@@ -32,7 +32,7 @@ contrast = use[4].toggle("Daydream from A beside it", value=fast, key="walk_drea
                          help="The PixelCNN draws each daydream frame pixel by pixel: slow")
 state.sync_url(walk_a=a.text, walk_b=b.text, walk_n=frames, walk_sph=1 if spherical else None)
 
-path = teaching.walk(bundle, a, b, frames, spherical)
+path = answers.walk(bundle, a, b, frames, spherical)
 if len(path.codes) == 1:
     st.info("A and B have the same code: the walk is one frame. Choose another B.")
 labels = [bundle.label_name(int(lab)) for lab in path.nearest_labels]
@@ -41,7 +41,7 @@ explorer.show_images(path.images, [("A · " if i == 0 else "B · " if i == len(l
                                                                                              path.cost.nats))])
 st.caption("Each frame: the decoded code, the label of its nearest training code and its cost in KL nats under that "
            "code's prior" + (" (A's and B's own codes left out)" if a.kind == "t" or b.kind == "t" else "") + ".")
-dream_images, dream_xy = teaching.daydream(bundle, a, len(path.codes) - 1) if contrast and len(path.codes) > 1 \
+dream_images, dream_xy = answers.daydream(bundle, a, len(path.codes) - 1) if contrast and len(path.codes) > 1 \
     else (None, None)
 left, right = st.columns([3, 2])
 with left:

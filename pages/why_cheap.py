@@ -3,12 +3,12 @@ N(c_d, 1) over the prior conditioned on a neighbouring code."""
 import numpy as np
 import streamlit as st
 
-from app import explorer, export, idea_figures, state, subjects, teaching
+from app import answers, explorer, export, idea_figures, state, subjects
 
 bundle = explorer.require_bundle()
 st.title("Why this code is cheap")
 subject = subjects.picker(bundle, "idea_of", "Explain the code of", "t0")
-candidates = teaching.explanation(bundle, subject, 0).candidates
+candidates = answers.explanation(bundle, subject, 0).candidates
 conditional = bundle.model.prior.conditional
 if conditional:
     st.session_state["why_pick"] = min(max(int(st.session_state.get("why_pick", 0)), 0), len(candidates) - 1)
@@ -16,7 +16,7 @@ if conditional:
                     format_func=lambda j: f"candidate {j + 1}: #{candidates[j]}" + (" (nearest)" if j == 0 else ""))
 else:
     pick = 0
-why = teaching.explanation(bundle, subject, pick)
+why = answers.explanation(bundle, subject, pick)
 extras = {"c": "the other candidates' priors", "s": "N(0, 1)"}  # URL token -> label
 if "why_show_list" not in st.session_state:  # first run: from the link
     st.session_state["why_show_list"] = [extras[t] for t in str(st.session_state.get("why_show", "")) if t in extras]

@@ -2,7 +2,7 @@
 reconstructions, and daydream from it."""
 import streamlit as st
 
-from app import canvas, explorer, export, figures, panels, state
+from app import answers, canvas, explorer, export, figures, panels, state
 from acn_core.data import IMAGE_SUFFIXES, ImageError, user_image
 
 bundle = explorer.require_bundle()
@@ -29,7 +29,7 @@ except ImageError as err:
     right.error(f"This image cannot be used: {err}")
     st.stop()
 
-view = explorer.inspect_image(bundle, image, k)
+view = answers.inspect_image(bundle, image, k)
 with left:
     st.image(figures.thumbnail(image / 255.0), caption=f"what the model sees ({height}x{width})", width=140)
     if st.button("Daydream from here", key="yd_daydream", icon=":material/auto_awesome:", type="primary"):

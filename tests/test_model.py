@@ -50,25 +50,26 @@ def test_he_initialisation_starts_codes_near_unit_scale():
         assert 0.05 < spread < 5, (encoder, spread)
 
 
-def _pixelcnn(layers: int = 4, kernel: int = 5):
+def _pixelcnn(layers: int = 4, kernel: int = 5, layer_kernel: int = 3, conditioning: str = "global", size: int = 20):
     torch.manual_seed(0)
-    return ACN(ModelConfig(decoder="pixelcnn", code_dim=3, height=20, width=20, pixelcnn_layers=layers,
-                           pixelcnn_channels=8, pixelcnn_kernel=kernel)).decoder
+    return ACN(ModelConfig(decoder="pixelcnn", code_dim=3, height=size, width=size, pixelcnn_layers=layers,
+                           pixelcnn_channels=8, pixelcnn_kernel=kernel, pixelcnn_layer_kernel=layer_kernel,
+                           pixelcnn_conditioning=conditioning)).decoder
 
 
 def _seen_by(decoder, i: int, j: int) -> torch.Tensor:
-    """Which input pixels the output at (i, j) depends on, by gradient: (20, 20) bool."""
-    x = torch.bernoulli(torch.full((1, 1, 20, 20), 0.5)).requires_grad_(True)
+    """Which input pixels the output at (i, j) depends on, by gradient: (H, W) bool."""
+    x = torch.bernoulli(torch.full((1, *decoder.shape), 0.5)).requires_grad_(True)
     decoder(torch.randn(1, 3), x)[0, 0, i, j].backward()
     return x.grad[0, 0] != 0
 
 
-@pytest.mark.parametrize("layers,kernel", [(4, 5), (2, 3), (6, 7)])
-def test_pixelcnn_sees_exactly_the_pixels_before_it_within_its_reach(layers, kernel):
+@pytest.mark.parametrize("layers,kernel,layer_kernel", [(4, 5, 3), (2, 3, 3), (6, 7, 3), (3, 7, 5)])
+def test_pixelcnn_sees_exactly_the_pixels_before_it_within_its_reach(layers, kernel, layer_kernel):
     """No pixel at or after (i, j) in raster order, and no blind spot: every earlier pixel within the
     reach (rows above up to `reach`, columns to `reach - 1` either side; the current row to `reach`
     left) is seen, including the upper right that a single masked stack misses."""
-    decoder = _pixelcnn(layers, kernel)
+    decoder = _pixelcnn(layers, kernel, layer_kernel)
     reach = decoder.reach
     i, j = 12, 9
     seen = _seen_by(decoder, i, j)
@@ -76,6 +77,18 @@ def test_pixelcnn_sees_exactly_the_pixels_before_it_within_its_reach(layers, ker
     expected[max(0, i - reach):i, max(0, j - reach + 1):j + reach] = True
     expected[i, max(0, j - reach):j] = True
     assert torch.equal(seen, expected), f"receptive field differs from the expected window (reach {reach})"
+
+
+def test_the_paper_checks_whole_image_pixelcnn_sees_every_earlier_pixel_of_a_28x28_digit():
+    """The decoder of the `mnist` paper check (13 layers, a 7-wide first window, then 5-wide): the output at the
+    last pixel depends on the whole first row, and on every pixel before it (reach 28)."""
+    decoder = _pixelcnn(13, 7, 5, size=28)
+    assert decoder.reach >= 28
+    seen = _seen_by(decoder, 27, 27)
+    assert seen[0].all()  # the first row, corner to corner
+    expected = torch.ones(28, 28, dtype=torch.bool)
+    expected[27, 27] = False
+    assert torch.equal(seen, expected)
 
 
 def test_single_masked_stack_would_have_a_blind_spot_that_this_one_lacks():
@@ -89,8 +102,9 @@ def test_sampling_with_cached_stacks_equals_the_full_pass():
     probabilities it reports must be those of one full pass over the sampled image."""
     from acn_core.model.acn import Bernoulli
 
-    for layers, kernel in ((4, 5), (2, 3)):
-        decoder = _pixelcnn(layers, kernel)
+    for layers, kernel, layer_kernel, conditioning in ((4, 5, 3, "global"), (2, 3, 3, "global"),
+                                                       (3, 7, 5, "global"), (3, 5, 3, "spatial")):
+        decoder = _pixelcnn(layers, kernel, layer_kernel, conditioning)
         z = torch.randn(2, 3)
         samples, means = decoder.sample(z, Bernoulli, torch.Generator().manual_seed(0))
         torch.testing.assert_close(means, torch.sigmoid(decoder(z, samples)), rtol=0, atol=1e-6)

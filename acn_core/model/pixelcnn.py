@@ -98,28 +98,51 @@ class GatedPixelCNN(nn.Module):
     @torch.no_grad()
     def sample(self, z: torch.Tensor, likelihood, generator: torch.Generator | None,
                progress: Callable[[float], None] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Sample pixels in raster order; exact, but cheap: once per row the vertical stacks run on the
-        `reach` rows above, then per pixel only the horizontal stacks run, on the `reach` columns to its
-        left. Returns (samples, per-pixel means at sampling time), both (B, C, H, W)."""
+        """Sample pixels in raster order, exactly, computing every activation once: each layer's vertical and
+        horizontal inputs are kept in padded buffers; before row i each layer's vertical stack computes one new
+        row (i - 1), and for pixel (i, j) each layer's horizontal stack one new column. Returns (samples, per-pixel
+        means at sampling time), both (B, C, H, W)."""
         c, height, width = self.shape
-        reach = self.reach
-        x = torch.zeros((z.shape[0], c, height, width), device=z.device)
-        means = torch.zeros_like(x)
-        biases = self.biases(z)
+        batch, halves = z.shape[0], [layer.half for layer in self.layers]
+        channels = [c] + [layer.horizontal_out.out_channels for layer in self.layers[:-1]]
+        zeros = lambda *shape: torch.zeros(shape, device=z.device)  # noqa: E731
+        # original (row r, column j) of layer l's input sits at (r + k, j + k) of its vertical buffer and at column
+        # j + k of its horizontal buffer (j + k + 1 for the first layer, which sees only the columns before j)
+        vertical_in = [zeros(batch, ch, height + k, width + 2 * k) for ch, k in zip(channels, halves)]
+        x, means = zeros(batch, c, height, width), zeros(batch, c, height, width)
+        biases = [bias.chunk(2, dim=1) for bias in self.biases(z)]  # (vertical, horizontal), each (B, 2C, 1|H, 1|W)
         for i in range(height):
-            top = max(0, i - reach)
-            v, from_vertical = x[:, :, top:i + 1], []
-            for layer, bias in zip(self.layers, biases):
-                v, context = layer.vertical_part(v, bias[:, :, top:i + 1] if self.spatial else bias)
-                from_vertical.append(context[:, :, -1:])  # (B, 2C, 1, W): row i
+            from_vertical = []
+            for l, (layer, k, (v_bias, h_bias)) in enumerate(zip(self.layers, halves, biases)):
+                if i == 0:  # the row above the image: the shifted stack holds zeros there
+                    below = layer.vertical_to_horizontal(zeros(batch, 2 * layer.horizontal_out.out_channels, 1, width))
+                else:  # row i - 1 of this layer's vertical stack, from rows i - 1 - k .. i - 1 of its input
+                    v_pre = layer.vertical(vertical_in[l][:, :, i - 1:i + k])  # (B, 2C, 1, W)
+                    if l + 1 < len(self.layers):
+                        k_next = halves[l + 1]
+                        vertical_in[l + 1][:, :, i - 1 + k_next, k_next:k_next + width] = \
+                            _gate(v_pre + _row(v_bias, i - 1))[:, :, 0]
+                    below = layer.vertical_to_horizontal(v_pre)
+                from_vertical.append(below + _row(h_bias, i))  # (B, 2C, 1, W): what row i's horizontal stack adds
+            horizontal_in = [zeros(batch, ch, 1, width + k + (l == 0)) for l, (ch, k) in enumerate(zip(channels, halves))]
             for j in range(width):
-                left = max(0, j - reach)
-                h = x[:, :, i:i + 1, left:j + 1]
-                for layer, context in zip(self.layers, from_vertical):
-                    h = layer.horizontal_part(h, context[..., left:j + 1])
-                params = self.out(h[..., -1:])  # (B, P*C, 1, 1)
-                x[:, :, i, j] = likelihood.sample(params, generator)[:, :, 0, 0]
-                means[:, :, i, j] = likelihood.mean(params)[:, :, 0, 0]
+                for l, (layer, k) in enumerate(zip(self.layers, halves)):
+                    gated = _gate(layer.horizontal(horizontal_in[l][..., j:j + k + 1]) + from_vertical[l][..., j:j + 1])
+                    h = layer.horizontal_out(gated)  # (B, C, 1, 1)
+                    if not layer.first:
+                        h = h + horizontal_in[l][..., j + k:j + k + 1]  # the residual: this layer's input at (i, j)
+                    if l + 1 < len(self.layers):
+                        horizontal_in[l + 1][..., j + halves[l + 1]] = h[..., 0]
+                params = self.out(h)  # (B, P*C, 1, 1)
+                pixel = likelihood.sample(params, generator)[:, :, 0, 0]
+                x[:, :, i, j], means[:, :, i, j] = pixel, likelihood.mean(params)[:, :, 0, 0]
+                horizontal_in[0][:, :, 0, j + halves[0] + 1] = pixel
+                vertical_in[0][:, :, i + halves[0], j + halves[0]] = pixel
             if progress is not None:
                 progress((i + 1) / height)
         return x, means
+
+
+def _row(bias: torch.Tensor, row: int) -> torch.Tensor:
+    """One row of a layer's conditioning: a global bias (B, 2C, 1, 1) as it is, a spatial map's row `row`."""
+    return bias if bias.shape[2] == 1 else bias[:, :, row:row + 1]

@@ -72,7 +72,7 @@ def summary(e) -> str:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .bundle.build import train_bundle
-    from .training.loop import ProgressPrinter
+    from .training.progress import ProgressPrinter
     from .bundle.format import load
     from .training.distributed import from_environment
 

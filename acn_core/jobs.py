@@ -31,7 +31,7 @@ from pathlib import Path
 from .config import RunConfig
 from .names import check_name, name_lock, name_taken
 from .storage import write_json_atomic
-from .training.loop import Progress, ProgressPrinter
+from .training.progress import Progress, ProgressPrinter
 
 DEFAULT_MAX_JOBS = 2
 LIVE_MAP = "live-map.safetensors"

@@ -207,15 +207,25 @@ def paper_check(out: Path, budget: str = "quick", workers: int = 2, device: str 
     configs = variants(budget)
     started = time.perf_counter()
     report: dict[str, dict] = {}
+    failed: list[str] = []
     with ProcessPoolExecutor(max_workers=workers) as pool:
         futures = {pool.submit(run_variant, key, c.to_dict(), str(out), budget, device): key
                    for key, c in configs.items()}
         for future in as_completed(futures):
             key = futures[future]
-            report[key] = e = future.result()
+            try:
+                report[key] = e = future.result()
+            except Exception as err:  # said at once, not when the other models finish hours later
+                failed.append(key)
+                log(f"{key} failed: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''} "
+                    f"(a run resumes from the checkpoints in {out / (key + '.run')})")
+                continue
             took = "reused" if e["reused"] else f"{e['seconds']:.0f}s"
             log(f"{key:26s} recon {e['recon_nats']:7.2f}  KL {e['kl_nats']:6.2f}  total {e['total_nats']:7.2f} nats  "
                 f"k-NN codes {e['code_knn_accuracy']:.3f} sampled {e['sampled_code_knn_accuracy']:.3f}  ({took})")
+    if failed:
+        raise RuntimeError(f"the paper check did not finish: {', '.join(failed)} failed (see above); run it again "
+                           f"to resume")
     report = {key: report[key] for key in configs}
     doc = {"budget": budget, "dataset": "mnist" if budget.startswith("mnist") else "mnist5k",
            "wall_seconds": time.perf_counter() - started, "criteria": criteria(budget), "models": report}

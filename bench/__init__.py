@@ -1,1 +1,1 @@
-"""Speed and memory benchmarks: `python -m bench [--quick] [--json FILE]`."""
+"""The project's benchmarks, one front door: `python -m bench --help` lists every command and its options."""

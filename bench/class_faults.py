@@ -1,6 +1,7 @@
-"""The classroom load test's harder phases (`python -m bench --classroom N --hostile --bad-inputs --browser B`):
-hostile uploads while a teacher trains, bad clients (BAD_INPUTS row 41), a check against real Chromium
-sessions, and the goals of issue 18 printed with the figures measured."""
+"""The classroom load test (`python -m bench classroom N [--hostile] [--bad-inputs] [--browser B]`): its run
+(`load_test`) and its harder phases: hostile uploads while a teacher trains, bad clients (docs/bad-inputs.md,
+row 41), a check against real Chromium sessions, and the goals of issue 18 (`rows.GOALS`) printed with the
+figures measured. The students themselves are in `classroom.py`."""
 from __future__ import annotations
 
 import asyncio
@@ -11,13 +12,15 @@ import random
 import shutil
 import struct
 import tempfile
+import threading
 import time
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from .classroom import REPO, MapPoints, Tally, a_class, click, print_tally
+from .classroom import REPO, MapPoints, MemoryWatch, Tally, a_class, click, print_tally, serve
+from .rows import GOALS
 from .stream_client import StreamSession, string_value
 
 DEFAULT_BUNDLE = REPO / "assets" / "default-mnist5k"
@@ -96,6 +99,50 @@ async def uploader(url: str, bundles: dict[str, bytes], tally: Tally, answers: d
             await asyncio.sleep(1.0)
     finally:
         await session.close()
+
+
+def load_test(n: int, rounds: int = 2, settle: float = 60.0, soak_minutes: float = 0.0, soak_sessions: int = 10,
+              hostile: bool = False, bad_inputs: bool = False, browser: int = 0, json_path: Path | None = None) -> None:
+    """A class of `n` students (1-100) on a server started for it: one student alone (the quiet baseline), the
+    class clicking at once, the class through the whole lesson `rounds` times, memory `settle` seconds after they
+    leave; then, as asked, the hostile and bad-input phases, a soak of `soak_sessions` students for
+    `soak_minutes`, and `browser` real Chromium pages. Prints every phase and the goals; `json_path`: every figure."""
+    figures: dict = {"machine": f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at the start"}
+    with tempfile.TemporaryDirectory() as home, serve(Path(home), Path(home) / "server.log") as (url, server):
+        memory = MemoryWatch(server.pid)
+        asyncio.run(a_class(url, 1, 1, 120, think=(0, 0), only_clicks=True))  # warm the caches: the idle figure
+        time.sleep(5)
+        figures["idle MB"] = memory.now()
+        quiet = asyncio.run(a_class(url, 1, 4, 300, think=(0.2, 0.4), only_clicks=True))
+        print_tally("one student alone (the quiet baseline)", quiet)
+        t0 = time.time()
+        clicking = asyncio.run(a_class(url, n, 4, 900, only_clicks=True, seed=1))
+        print_tally(f"{n} students clicking at once (20 clicks each, 0.5-2 s apart)", clicking)
+        lesson = asyncio.run(a_class(url, n, rounds, 900, seed=2))
+        print_tally(f"{n} students through the whole lesson, {rounds} times each", lesson)
+        figures["class peak MB"] = memory.peak_since(t0)
+        time.sleep(settle)
+        figures["after leaving MB"] = memory.now()
+        figures["quiet"], figures["class"], figures["lesson"] = quiet, clicking, lesson
+        if hostile:
+            figures.update(hostile_phase(url, Path(home), n))
+        if bad_inputs:
+            figures.update(bad_inputs_phase(url, n, server))
+        if soak_minutes > 0:
+            t0 = time.time()
+            start_mb = []
+            threading.Timer(60, lambda: start_mb.append(memory.now())).start()
+            soak = asyncio.run(a_class(url, soak_sessions, 10_000, soak_minutes * 60))
+            figures["soak"] = soak
+            figures["soak MB"] = (start_mb[0] if start_mb else float("nan"), memory.now(), memory.peak_since(t0))
+            figures["soak minutes"] = (time.time() - t0) / 60
+            print_tally(f"soak: {soak_sessions} students for {figures['soak minutes']:.1f} min", soak)
+        if browser:
+            figures.update(browser_check(url, browser))
+        memory.stop()
+        figures["memory timeline"] = memory.samples[::5]
+        figures["server alive"] = server.poll() is None
+    write_goals(figures, n, json_path)
 
 
 def hostile_phase(url: str, home: Path, n: int) -> dict:
@@ -216,8 +263,6 @@ def browser_check(url: str, pages: int, clicks: int = 8) -> dict:
     server under the same load (the pages stay open): the websocket round trip of a click in Chromium
     (BackMsg sent -> script_finished received), its click -> panel shown, and the virtual session's click.
     They must agree on what a click costs the server."""
-    import threading
-
     loop = asyncio.new_event_loop()
     threading.Thread(target=loop.run_forever, daemon=True).start()
     virtual, rng = StreamSession(url), random.Random(5)
@@ -301,9 +346,11 @@ def write_goals(figures: dict, n: int, json_path: Path | None) -> None:
         rows.append({"goal": name, "measured": value, "target": target, "met": bool(met)})
 
     crowd, idle = figures["class"], figures["idle MB"]
+    g = {key: goal.value for key, goal in GOALS.items()}
     median, p95, count = crowd.stats("click → panel")
     goal(f"{n} students: click -> panel median / p95", f"{median:.2f} / {p95:.2f} s ({count} clicks)",
-         "<= 1 s / <= 2.5 s", median <= 1.0 and p95 <= 2.5)
+         f"<= {g['class: click -> panel median']:g} s / <= {g['class: click -> panel p95']:g} s",
+         median <= g["class: click -> panel median"] and p95 <= g["class: click -> panel p95"])
     goal(f"{n} students: errors, exception boxes", f"{crowd.error_count()}, {crowd.exceptions}", "0, 0",
          crowd.error_count() == 0 and crowd.exceptions == 0)
     if "lesson" in figures:
@@ -313,22 +360,26 @@ def write_goals(figures: dict, n: int, json_path: Path | None) -> None:
              f"{lesson.stats('click → panel')[0]:.2f} / {lesson.stats('click → panel')[1]:.2f} s; {worst} "
              f"{lesson.stats(worst)[1]:.2f} s; {lesson.error_count()} errors", "report; 0 errors",
              lesson.error_count() == 0 and lesson.exceptions == 0)
-    goal(f"server memory with {n} students (peak)", f"{figures['class peak MB']:.0f} MB", "<= 2,500 MB",
-         figures["class peak MB"] <= 2500)
+    goal(f"server memory with {n} students (peak)", f"{figures['class peak MB']:.0f} MB",
+         f"<= {g['class: server memory peak']:,.0f} MB", figures["class peak MB"] <= g["class: server memory peak"])
+    after = g["class: memory after leaving / idle"]
     goal("memory a while after they leave / idle", f"{figures['after leaving MB']:.0f} / {idle:.0f} MB",
-         "within 10 %", figures["after leaving MB"] <= 1.1 * idle)
+         f"within {(after - 1) * 100:.0f} %", figures["after leaving MB"] <= after * idle)
     if "soak" in figures:
         first, last, peak = figures["soak MB"]
+        growth = g["soak: memory at the end / at 1 min"]
         goal(f"soak {figures['soak minutes']:.1f} min: memory at 1 min -> end (peak)",
-             f"{first:.0f} -> {last:.0f} MB ({peak:.0f})", "growth <= 10 %", last <= 1.1 * first)
+             f"{first:.0f} -> {last:.0f} MB ({peak:.0f})", f"growth <= {(growth - 1) * 100:.0f} %",
+             last <= growth * first)
         goal("soak: errors", str(figures["soak"].error_count()), "0", figures["soak"].error_count() == 0)
     for prefix, title in (("hostile", "hostile uploads + a training job"), ("bad", "bad clients (row 41)")):
         if f"{prefix} quiet" in figures:
             quiet_p95 = figures[f"{prefix} quiet"].stats("click → panel")[1]
             loaded = figures[f"{prefix} loaded"]
             loaded_p95 = loaded.stats("click → panel")[1]
+            most = g["faults: others' click p95 / quiet"]
             goal(f"{title}: others' click p95 / quiet", f"{loaded_p95:.2f} / {quiet_p95:.2f} s "
-                 f"({loaded_p95 / quiet_p95:.2f}x)", "<= 2x", loaded_p95 <= 2 * quiet_p95)
+                 f"({loaded_p95 / quiet_p95:.2f}x)", f"<= {most:g}x", loaded_p95 <= most * quiet_p95)
             goal(f"{title}: others' errors", str(loaded.error_count()), "0", loaded.error_count() == 0)
     if "select all" in figures:
         everyone = figures["select all"]
@@ -338,9 +389,10 @@ def write_goals(figures: dict, n: int, json_path: Path | None) -> None:
              everyone.error_count() == 0 and figures["alive after bad inputs"])
     if "browser round trip s" in figures:
         ratio = figures["browser bytes"] / figures["virtual bytes"]
+        within = g["Chromium / virtual: bytes a click costs"]
         goal(f"Chromium ({figures['browser pages']} pages) vs virtual: what a click costs the server (bytes sent)",
-             f"{figures['browser bytes']:,.0f} vs {figures['virtual bytes']:,.0f} ({ratio:.2f}x)", "within 10 %",
-             0.9 <= ratio <= 1.1)
+             f"{figures['browser bytes']:,.0f} vs {figures['virtual bytes']:,.0f} ({ratio:.2f}x)",
+             f"within {(within - 1) * 100:.0f} %", 2 - within <= ratio <= within)
         goal("... and the click's round trip: Chromium (seen through its debugging protocol, which waits for "
              "the browser's own drawing) vs virtual", f"{figures['browser round trip s'] * 1e3:.0f} vs "
              f"{figures['browser virtual s'] * 1e3:.0f} ms (panel shown in Chromium {figures['browser shown s'] * 1e3:.0f} ms)",

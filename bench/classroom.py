@@ -1,4 +1,4 @@
-"""`python -m bench --classroom N`: a class of N virtual students on one real `streamlit run app/Home.py`.
+"""A class of N virtual students on one real `streamlit run app/Home.py` (`python -m bench classroom N`).
 
 The tool starts the server itself on a free loopback port (127.0.0.1 only), drives N sessions through
 Streamlit's websocket protocol (`stream_client.py`): each opens the Latent map, clicks points, selects
@@ -6,20 +6,18 @@ regions (box and lasso), steps a daydream and draws a digit, with think times. A
 its BackMsg to the `script_finished` ForwardMsg. It prints per action the median and 95th percentile,
 errors (exception boxes, error alerts, wrong or missing panels, reruns that never finished) and the
 server's resident memory over time, then each goal of issue 18 with its measured figure. Every loop is
-bounded in count and time; the tool stops by itself. Faults and the real-browser check: `class_faults.py`.
+bounded in count and time; the tool stops by itself. The run itself, its faults and the real-browser check:
+`class_faults.py`.
 """
 from __future__ import annotations
 
-import argparse
 import asyncio
 import base64
 import contextlib
 import io
 import json
-import os
 import random
 import subprocess
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -42,15 +40,6 @@ def serve(home: Path, log: Path) -> Iterator[tuple[str, subprocess.Popen]]:
 
     with serve_process(home, log, "--server.fileWatcherType", "none", wait=90) as served:
         yield served
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far, in seconds (from /proc)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return float("nan")
 
 
 def rss_mb(pid: int) -> float:
@@ -257,60 +246,3 @@ def print_tally(title: str, tally: Tally) -> None:
         median, p95, count = tally.stats(action)
         print(f"  {action:<20} {median * 1e3:>6.0f}ms {p95 * 1e3:>6.0f}ms {count:>6}")
     print(f"  errors: {tally.error_count()} {tally.errors or ''}")
-
-
-def main(argv: list[str]) -> int:
-    from .class_faults import browser_check, hostile_phase, bad_inputs_phase, write_goals
-
-    parser = argparse.ArgumentParser(prog="python -m bench --classroom N", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--classroom", type=int, required=True, metavar="N", help="students at once (1-100)")
-    parser.add_argument("--rounds", type=int, default=2, help="lessons per student (each: 5 clicks, box, lasso, "
-                                                              "3 daydream steps, a drawn digit)")
-    parser.add_argument("--settle", type=float, default=60.0, help="seconds after the class leaves before memory is read")
-    parser.add_argument("--soak-minutes", type=float, default=0.0, help="then a soak of --soak-sessions students")
-    parser.add_argument("--soak-sessions", type=int, default=10)
-    parser.add_argument("--hostile", action="store_true", help="then hostile uploads and a training job beside the class")
-    parser.add_argument("--bad-inputs", action="store_true", help="then disconnects mid-run, garbage, a flood, all-select")
-    parser.add_argument("--browser", type=int, default=0, metavar="B", help="then B real Chromium sessions (check)")
-    parser.add_argument("--json", type=Path, help="also write every figure here")
-    args = parser.parse_args(argv)
-    if not 1 <= args.classroom <= 100:
-        parser.error(f"--classroom must be from 1 to 100, not {args.classroom}")
-    figures: dict = {"machine": f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at the start"}
-    with tempfile.TemporaryDirectory() as home, serve(Path(home), Path(home) / "server.log") as (url, server):
-        memory = MemoryWatch(server.pid)
-        asyncio.run(a_class(url, 1, 1, 120, think=(0, 0), only_clicks=True))  # warm the caches: the idle figure
-        time.sleep(5)
-        figures["idle MB"] = memory.now()
-        quiet = asyncio.run(a_class(url, 1, 4, 300, think=(0.2, 0.4), only_clicks=True))
-        print_tally("one student alone (the quiet baseline)", quiet)
-        t0 = time.time()
-        clicking = asyncio.run(a_class(url, args.classroom, 4, 900, only_clicks=True, seed=1))
-        print_tally(f"{args.classroom} students clicking at once (20 clicks each, 0.5-2 s apart)", clicking)
-        lesson = asyncio.run(a_class(url, args.classroom, args.rounds, 900, seed=2))
-        print_tally(f"{args.classroom} students through the whole lesson, {args.rounds} times each", lesson)
-        figures["class peak MB"] = memory.peak_since(t0)
-        time.sleep(args.settle)
-        figures["after leaving MB"] = memory.now()
-        figures["quiet"], figures["class"], figures["lesson"] = quiet, clicking, lesson
-        if args.hostile:
-            figures.update(hostile_phase(url, Path(home), args.classroom))
-        if args.bad_inputs:
-            figures.update(bad_inputs_phase(url, args.classroom, server))
-        if args.soak_minutes > 0:
-            t0 = time.time()
-            start_mb = []
-            threading.Timer(60, lambda: start_mb.append(memory.now())).start()
-            soak = asyncio.run(a_class(url, args.soak_sessions, 10_000, args.soak_minutes * 60))
-            figures["soak"] = soak
-            figures["soak MB"] = (start_mb[0] if start_mb else float("nan"), memory.now(), memory.peak_since(t0))
-            figures["soak minutes"] = (time.time() - t0) / 60
-            print_tally(f"soak: {args.soak_sessions} students for {figures['soak minutes']:.1f} min", soak)
-        if args.browser:
-            figures.update(browser_check(url, args.browser))
-        memory.stop()
-        figures["memory timeline"] = memory.samples[::5]
-        figures["server alive"] = server.poll() is None
-    write_goals(figures, args.classroom, args.json)
-    return 0

@@ -1,7 +1,5 @@
-"""Benchmarks that compare against a baseline measured in the same process, on the same threads.
-
-Every measurement is a `Row`; ratios, not absolute times, are what to read on a shared, noisy machine.
-"""
+"""Benchmarks of the library and of the server's answers, against a baseline measured in the same process, on
+the same threads, or against a goal of `rows.GOALS`."""
 from __future__ import annotations
 
 import copy
@@ -12,7 +10,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -26,37 +23,9 @@ from acn_core.bundle.index import CodeIndex
 from acn_core.model.acn import ACN
 from acn_core.training.loop import Trainer
 
+from .rows import Row, against_goal, best_time
+
 REPO = Path(__file__).resolve().parents[1]
-
-
-@dataclass
-class Row:
-    name: str
-    value: float
-    unit: str
-    baseline: str = ""
-    baseline_value: float | None = None
-    ratio: float | None = None  # baseline_value / value for times ("x faster"), value / baseline otherwise
-    note: str = ""
-
-
-def best_time(fn: Callable[[], object], repeats: int = 5, min_seconds: float = 0.05,
-              clock: Callable[[], float] = time.perf_counter) -> float:
-    """Best-of-`repeats` seconds per call, each repeat looping until it lasts `min_seconds`. With
-    `clock=time.process_time`, CPU seconds of this process: for one-thread computations on a machine that
-    other processes share, the time they take from us is left out (what they take from our caches is not)."""
-    fn()  # warm up
-    best = float("inf")
-    for _ in range(repeats):
-        calls, start = 0, clock()
-        while True:
-            fn()
-            calls += 1
-            elapsed = clock() - start
-            if elapsed >= min_seconds:
-                break
-        best = min(best, elapsed / calls)
-    return best
 
 
 def clustered_codes(n: int, dim: int = 16, clusters: int = 10, seed: int = 0) -> np.ndarray:
@@ -255,11 +224,9 @@ def app_latency(bundle_path: Path, map_sizes: tuple[int, ...]) -> list[Row]:
     b = load(bundle_path)
     rows.append(Row("bundle load (verify + read)", (time.perf_counter() - start) * 1e3, "ms"))
     click = best_time(lambda: inspect(b, b.n_train // 2, 8), repeats=3)
-    rows.append(Row("click -> neighbour panel data (K=8)", click * 1e3, "ms", "goal", 300.0, 300.0 / (click * 1e3),
-                    "ratio = goal / measured (>1 meets it)"))
+    rows.append(against_goal("click -> panel data", "click -> neighbour panel data (K=8)", click))
     step = best_time(lambda: list(daydream(b, 0, 20, seed=0)), repeats=3) / 21  # start frame + 20 steps
-    rows.append(Row(f"daydream step ({b.config.model.decoder} decoder)", step * 1e3, "ms", "goal", 100.0,
-                    100.0 / (step * 1e3), "ratio = goal / measured (>1 meets it)"))
+    rows.append(against_goal("daydream step", f"daydream step ({b.config.model.decoder} decoder)", step))
     # the same two answers while a training job runs beside the app (one thread each, as the app does)
     with tempfile.TemporaryDirectory() as tmp:
         job = subprocess.Popen([sys.executable, "-m", "acn_core", "train", "--epochs", "500", "--quiet", "--out",
@@ -311,19 +278,6 @@ def peak_memory(bundle_path: Path, epochs: int = 1) -> list[Row]:
                 loaded / baseline, "ratio = measured / baseline")]
 
 
-def print_table(rows: list[Row]) -> None:
-    print(f"{'measurement':46s} {'value':>10s} {'unit':8s} {'baseline':28s} {'baseline':>10s} {'ratio':>8s}")
-    for r in rows:
-        base = "" if r.baseline_value is None else f"{r.baseline_value:10.3f}"
-        ratio = "" if r.ratio is None else f"{r.ratio:8.2f}"
-        print(f"{r.name:46s} {r.value:10.3f} {r.unit:8s} {r.baseline:28s} {base:>10s} {ratio:>8s}"
-              + (f"  ({r.note})" if r.note else ""))
-
-
-def write_json(rows: list[Row], path: Path) -> None:
-    path.write_text(json.dumps([asdict(r) for r in rows], indent=2) + "\n")
-
-
 def explorer_latency(bundle_path: Path, region_size: int = 1000) -> list[Row]:
     """Server time of the explorer's new answers: a 1,000-point region's panel (a Latent map run with the
     selection injected, against the same run without one), a drawn digit's panel, one replay frame."""
@@ -353,9 +307,10 @@ def explorer_latency(bundle_path: Path, region_size: int = 1000) -> list[Row]:
             at.run()
 
         region = best_time(select, repeats=3, min_seconds=0)
-    rows.append(Row(f"select {region_size:,} points -> grid + histogram (server)", (region - plain) * 1e3, "ms",
-                    "goal", 500.0, 500.0 / max((region - plain) * 1e3, 1e-3),
-                    f"Latent map run with the region minus the run without ({plain * 1e3:.0f} ms); ratio = goal / measured"))
+    rows.append(against_goal("region -> grid and histogram",
+                             f"select {region_size:,} points -> grid + histogram (server)",
+                             max(region - plain, 0.0),  # a difference of two timings: noise can make it negative
+                             f"Latent map run with the region minus the run without ({plain * 1e3:.0f} ms)"))
     canvas = np.zeros((280, 280), dtype=np.uint8)
     canvas[40:240, 130:150] = 255  # a drawn "1", as the canvas sends it
     png = to_png_bytes(canvas[..., None])
@@ -367,15 +322,15 @@ def explorer_latency(bundle_path: Path, region_size: int = 1000) -> list[Row]:
         plotly.io.to_json(figures.map_figure(bundle.map_xy, bundle.labels, bundle.class_names, layers, "bench"))
 
     t = best_time(drawn, repeats=3)
-    rows.append(Row("drawn digit -> its panel and map (server)", t * 1e3, "ms", "goal", 300.0, 300.0 / (t * 1e3),
-                    "convert, encode, neighbours, reconstructions, map figure; ratio = goal / measured"))
+    rows.append(against_goal("drawn digit -> panel and map", "drawn digit -> its panel and map (server)", t,
+                             "convert, encode, neighbours, reconstructions, map figure"))
     if len(bundle.snapshot_epochs):
         frame = bundle.snapshot_maps[len(bundle.snapshot_epochs) // 2]
         labels = bundle.labels[:frame.shape[0]]
         t = best_time(lambda: plotly.io.to_json(figures.map_figure(frame, labels, bundle.class_names,
                                                                    figures.MapLayers(), "bench")), repeats=3)
-        rows.append(Row(f"replay slider -> frame ({frame.shape[0]:,} points, server)", t * 1e3, "ms", "goal", 200.0,
-                        200.0 / (t * 1e3), "ratio = goal / measured"))
+        rows.append(against_goal("replay slider -> frame",
+                                 f"replay slider -> frame ({frame.shape[0]:,} points, server)", t))
     return rows
 
 
@@ -449,27 +404,6 @@ def scaling(config_changes: dict, epochs: int = 3, name: str = "") -> list[Row]:
                 f"efficiency {two / one / 2:.0%} on this 2-core machine")]
 
 
-def big_bundle(build: Path) -> Path:
-    """A bundle of 60,000 codes (bars generated like the tests' data, 28x28) for the app at full size; built once."""
-    out = build / "bench-60k"
-    if (out / "config.json").is_file():
-        return out
-    sys.path.insert(0, str(REPO / "tests"))
-    from conftest import make_images
-    from test_scale import write_idx
-
-    root = build / "bench-60k-data"
-    raw = root / "MNIST" / "raw"
-    raw.mkdir(parents=True, exist_ok=True)
-    for part, n in (("train", 60_000), ("t10k", 10_000)):
-        images, labels = make_images(n, classes=10, size=28, seed=n)
-        write_idx(raw / f"{part}-images-idx3-ubyte", images[:, 0].numpy())
-        write_idx(raw / f"{part}-labels-idx1-ubyte", labels.numpy())
-    subprocess.run([sys.executable, "-m", "acn_core", "train", "--dataset", "mnist", "--root", str(root), "--encoder",
-                    "mlp", "--epochs", "2", "--out", str(out)], check=True, cwd=REPO)
-    return out
-
-
 def pixelcnn_latency(bundle_path: Path) -> list[Row]:
     """What a click costs with the PixelCNN decoder: the decode of z = c and three of z ~ q(z|x), one batch."""
     from acn_core.bundle.format import load
@@ -479,5 +413,4 @@ def pixelcnn_latency(bundle_path: Path) -> list[Row]:
     t = best_time(lambda: reconstruct(bundle, 1, samples=3), repeats=3, min_seconds=0)
     m = bundle.config.model
     what = f"{m.pixelcnn_layers} layers, {m.pixelcnn_conditioning}" if m.decoder == "pixelcnn" else m.decoder
-    return [Row(f"{m.decoder} reconstructions, 1 + 3 ({what})",
-                t * 1e3, "ms", "goal", 1000.0, 1000.0 / (t * 1e3), "ratio = goal / measured (>1 meets it)")]
+    return [against_goal("PixelCNN reconstructions", f"{m.decoder} reconstructions, 1 + 3 ({what})", t)]

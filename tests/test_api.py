@@ -18,11 +18,46 @@ from acn_core.bundle.evaluate import EVAL_SEED, evaluate, knn_accuracy, pca_knn_
 from acn_core.bundle.projection import place_on_map
 
 
-def test_the_public_api_is_small_and_complete():
-    assert set(acn_core.__all__) == {"ACN", "Bundle", "CodeIndex", "DataConfig", "ModelConfig", "RunConfig",
-                                     "TrainConfig", "exact_knn", "load_dataset", "sampling", "train"}
-    for name in acn_core.__all__:
-        assert getattr(acn_core, name) is not None
+def test_the_public_api_is_small_and_complete(tiny_bundle):
+    """Exactly eleven names, each the object it claims to be (a class or function of its wing, the sampling
+    module), each working in a tiny call."""
+    import inspect
+    import types
+
+    from conftest import make_data, tiny_config
+
+    assert sorted(acn_core.__all__) == ["ACN", "Bundle", "CodeIndex", "DataConfig", "ModelConfig", "RunConfig",
+                                        "TrainConfig", "exact_knn", "load_dataset", "sampling", "train"]
+    where = {"ACN": "acn_core.model", "Bundle": "acn_core.bundle", "CodeIndex": "acn_core.bundle",
+             "DataConfig": "acn_core.config", "ModelConfig": "acn_core.config", "RunConfig": "acn_core.config",
+             "TrainConfig": "acn_core.config", "exact_knn": "acn_core.knn", "load_dataset": "acn_core.data",
+             "train": "acn_core.training"}
+    for name, wing in where.items():
+        obj = getattr(acn_core, name)
+        assert inspect.isclass(obj) == name[0].isupper() and inspect.isfunction(obj) == name[0].islower(), name
+        assert obj.__name__ == name and (obj.__module__ + ".").startswith(wing + "."), (name, obj.__module__)
+    assert isinstance(acn_core.sampling, types.ModuleType) and acn_core.sampling.__name__ == "acn_core.sampling"
+    for kind in (acn_core.DataConfig, acn_core.ModelConfig, acn_core.TrainConfig, acn_core.RunConfig):
+        assert dataclasses.is_dataclass(kind)
+    config = acn_core.RunConfig()
+    assert (type(config.data), type(config.model), type(config.train)) == (
+        acn_core.DataConfig, acn_core.ModelConfig, acn_core.TrainConfig)
+    assert issubclass(acn_core.ACN, torch.nn.Module)
+
+    table = torch.tensor([[0.0, 0.0], [1.0, 0.0], [5.0, 5.0], [0.0, 2.0]])
+    dists, ids = acn_core.exact_knn(torch.tensor([[0.1, 0.0]]), table, 2)
+    assert ids.tolist() == [[0, 1]] and dists[0].tolist() == pytest.approx([0.1, 0.9])
+    index = acn_core.CodeIndex.build(np.random.default_rng(0).normal(size=(50, 4)).astype(np.float32))
+    assert index.query_vector(index.codes[7], 3)[0][0] == 7 and 7 not in index.query_item(7, 3)[0]
+
+    data = acn_core.load_dataset(acn_core.DataConfig(dataset="digits", max_train=48, holdout=12))
+    assert len(data.train) == 48 and len(data.test) == 12
+    result = acn_core.train(tiny_config(epochs=1), make_data())
+    assert isinstance(result.model, acn_core.ACN)
+    assert result.model.encoder(torch.rand(2, 1, 8, 8)).shape == (2, result.model.config.code_dim)
+    bundle = acn_core.Bundle.load(tiny_bundle)
+    assert isinstance(bundle, acn_core.Bundle) and bundle.n_train == 48
+    assert acn_core.sampling.inspect(bundle, 3, 4).neighbour_ids.shape == (4,)
 
 
 @pytest.mark.parametrize("section,field,value,message", [

@@ -169,15 +169,18 @@ def check_bench(module: str, words: list[str]) -> list[str]:
         if not source.is_file():
             return [f"no module {module}"]
         text = source.read_text()
+        if source.name != "__main__.py" and 'if __name__ == "__main__"' not in text:
+            return [f"{module} cannot be run on its own (no __main__ block): use `python -m bench COMMAND`"]
         return [f"{option} is not an option of python -m {module}" for option in options_of(words)
                 if f'"{option}"' not in text]
     subcommand = []
-    for word in words:  # the subcommands written before the first option
+    for word in words:  # the subcommand written before the first option
         if word.startswith("-") or placeholder(word):
             break
         subcommand.append(word)
-    dispatch = ("--classroom", "1") if "--classroom" in words else ()  # today's classroom test, chosen by option
-    asked = tuple(subcommand) + ("--help",) + dispatch
+    if not subcommand and words != ["--help"] and not (words and placeholder(words[0])):
+        return ["`python -m bench` needs a command (python -m bench --help lists them)"]
+    asked = tuple(subcommand[:1]) + ("--help",)
     shown = bench_help(asked)
     return [f"{option} is not listed by `python -m bench {' '.join(asked)}`"
             for option in options_of(words) if not re.search(rf"{re.escape(option)}\b", shown)]

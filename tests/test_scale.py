@@ -1,7 +1,6 @@
 """Full-size data through the whole product: 60,000 training images (generated IDX files of MNIST's size,
 read from a local root as torchvision's MNIST would be) -> a bundle whose map, index and app answers
 work at that size."""
-import struct
 import subprocess
 import sys
 
@@ -10,14 +9,9 @@ import pytest
 
 from acn_core import sampling
 from acn_core.bundle.format import load
-from conftest import make_images
+from bench.fixtures import make_images, write_idx
 
 pytestmark = pytest.mark.slow
-
-
-def write_idx(path, array: np.ndarray) -> None:
-    path.write_bytes(struct.pack(">HBB", 0, 8, array.ndim) + struct.pack(">" + "I" * array.ndim, *array.shape)
-                     + array.astype(np.uint8).tobytes())
 
 
 def test_a_60k_bundle_trains_maps_indexes_and_answers(tmp_path, monkeypatch):

@@ -11,14 +11,27 @@ def nearness(queries: torch.Tensor, table: torch.Tensor, table_sq: torch.Tensor)
     """2 q.t - |t|^2 for every pair: (B, D), (N, D), (N,) -> (B, N). It ranks table rows exactly as
     Euclidean distance does (larger = nearer) at the cost of one fused matrix product.
 
-    A query's scores are the same to the last bit whichever other queries and table rows share the product,
-    as the exact training search needs (`CodeTable.search`): true of PyTorch's CPU product from 8 queries
-    up, not below (fewer rows take another kernel), so a smaller batch is padded to 8."""
+    Its bits depend on the product's shapes: the BLAS picks kernels and summation order by them. MKL's AVX-512
+    path gives a query the same scores in any batch from 8 queries up (hence the padding to 8) against any
+    slice of more than 11 rows; its AVX2 and SSE paths give other bits for almost any other shape. So where
+    bits matter (the training search, `CodeTable.search`) it only ranks, and `pair_scores` decides."""
     if queries.shape[0] < MIN_PRODUCT_ROWS:
         padded = queries.new_zeros((MIN_PRODUCT_ROWS, queries.shape[1]))
         padded[:queries.shape[0]] = queries
         return torch.addmm(-table_sq, padded, table.T, alpha=2)[:queries.shape[0]]
     return torch.addmm(-table_sq, queries, table.T, alpha=2)
+
+
+def pair_scores(queries: torch.Tensor, rows: torch.Tensor, rows_sq: torch.Tensor) -> torch.Tensor:
+    """2 q.t - |t|^2 for chosen pairs: (P, D), (P, W, D), (P, W) -> (P, W). Element by element in one fixed
+    order (the D products, summed left to right, doubled, less |t|^2), each operation rounded once as IEEE
+    requires, so a pair's score has the same bits whatever else is computed with it, in a process's slice or
+    the whole table, on any SIMD kernels or device. As accurate as the product (`nearness`): both are float32
+    sums of the same D + 1 terms."""
+    dot = queries[:, None, 0] * rows[..., 0]
+    for d in range(1, queries.shape[1]):
+        dot = dot + queries[:, None, d] * rows[..., d]
+    return dot * 2 - rows_sq
 
 
 def top_k(scores: torch.Tensor, k: int, block: int = 256) -> tuple[torch.Tensor, torch.Tensor]:

@@ -143,6 +143,26 @@ def test_fused_search_picks_exactly_what_the_plain_search_picks(n, dim, seed):
                     assert not unique or not table.used[fast[1][finite]].any()
 
 
+def test_fused_search_with_a_near_tie_list_whose_rows_lie_past_every_kept_row():
+    """A list too close to call (a crowd of equal codes) is answered by the plain search; its rows must not be
+    looked up among the other lists' rows (that lookup ran past the end when its rows were the table's last:
+    "index 708 is out of bounds for dimension 1 with size 708", epoch 2 of a 60,000-image PixelCNN run)."""
+    from acn_core.training.codes import FUSED_EXTRA, FUSED_MIN_ROWS
+
+    g = torch.Generator().manual_seed(0)
+    n, crowd, depth = FUSED_MIN_ROWS + 64, FUSED_EXTRA + 20, 5
+    codes = torch.randn(n, 16, generator=g)
+    codes[n - crowd:] = torch.full((16,), 9.0)  # the table's last rows: one point, far from the rest
+    table = _table(codes)
+    queries = torch.cat([codes[:8] + 0.01 * torch.randn(8, 16, generator=g), torch.full((1, 16), 9.001)])
+    idx = torch.arange(9)
+    fast = table.search(queries, idx, depth, unique=False, allow_self=False)
+    plain = table.plain_search(queries, idx, depth, unique=False, allow_self=False)
+    assert table._blocks is not None  # the fused path answered
+    assert torch.equal(fast[0], plain[0]) and torch.equal(fast[1], plain[1])
+    assert (fast[1][-1] >= n - crowd).all()
+
+
 def test_plain_search_keeps_the_lower_rows_among_ties_at_the_edge():
     codes = torch.tensor([[0.0], [5.0], [1.0], [1.0], [1.0], [1.0]])
     table = _table(codes)

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import torch
 
-from ..knn import nearness, top_k
+from ..knn import nearness, pair_scores, top_k
 
 FUSED_MIN_ROWS = 2048  # a smaller table is searched whole (as fast, and nothing to compile)
 FUSED_EXTRA = 8  # rows the fused scan keeps beyond those asked for, to tell near-ties apart
 FUSED_MAX_DEPTH = 200  # deeper lists (a crowded end of pass: a third search) are searched whole
+PLAIN_EXTRA = 1  # rows the plain search ranks beyond those asked for: is the edge of the list clear of near-ties?
+PAIRS_PER_CHUNK = 1 << 18  # pairs (code, row) that the plain search scores again at once
 
 
 def canonical(values: torch.Tensor, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -22,21 +24,6 @@ def canonical(values: torch.Tensor, ids: torch.Tensor) -> tuple[torch.Tensor, to
     values, ids = values.gather(1, order), ids.gather(1, order)
     order = torch.sort(values, dim=1, descending=True, stable=True).indices
     return values.gather(1, order), ids.gather(1, order)
-
-
-def first_in_order(scores: torch.Tensor, rows: torch.Tensor, depth: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The first `depth` columns of each row of `scores` (P, n) in canonical order (score, then row id), as
-    scores (P, depth) and row ids (P, depth). `rows` (n,) holds the columns' row ids in ascending order. Exact
-    also when more columns than fit tie with the last one kept: the lower row ids are kept, as they would be
-    had the table been searched in slices (`canonical`)."""
-    values, picked = top_k(scores, min(depth + 1, scores.shape[1]))  # one more: does a tie cross the edge?
-    tied = torch.isfinite(values[:, depth - 1]) & (values[:, -1] == values[:, depth - 1]) if values.shape[1] > depth \
-        else torch.zeros(scores.shape[0], dtype=torch.bool, device=scores.device)
-    values, picked = values[:, :depth], picked[:, :depth]
-    if tied.any():  # rare: identical codes at the edge of the list; a stable sort keeps the lower ids
-        picked[tied] = torch.sort(scores[tied], dim=1, descending=True, stable=True).indices[:, :depth]
-        values[tied] = scores[tied].gather(1, picked[tied])
-    return canonical(values, rows[picked])
 
 
 class CodeTable:
@@ -80,13 +67,14 @@ class CodeTable:
         """The `depth` best table rows in [start, stop) for each code: scores (P, d) and row ids (P, d), in
         canonical order (nearer first, ties by row), -inf where a row is not eligible (used, or its own).
 
+        The scores that decide are `pair_scores`: a pair's score has the same bits however the table and the
+        batch are cut, so the whole table and a process's slice (`distributed.py`) give the same lists.
         Exactly the first `depth` rows of `plain_search`; on a CPU with a table of FUSED_MIN_ROWS rows or more,
         found by the fused scan (`fused_knn`), which never writes the (P, N) score matrix: the scan keeps
         each code's FUSED_EXTRA more rows than asked, by scores accurate to float32 rounding; when the last
         of those is provably worse than the `depth`-th (by more than the rounding bounds), every row that
-        could make the list is among them, and their scores are recomputed exactly as `plain_search` computes
-        them (the same product; a code's scores do not depend on the batch, `nearness`) and ordered as it
-        orders them. For a code where that is not proven (near-ties), the plain search answers.
+        could make the list is among them, and their `pair_scores` are ordered as `plain_search` orders them.
+        For a code where that is not proven (near-ties), the plain search answers.
         """
         stop = len(self) if stop is None else stop
         # a used code gets an infinite squared norm, hence score -inf: masked at the cost of an (N,) vector
@@ -106,14 +94,53 @@ class CodeTable:
         with torch.autocast(codes.device.type, enabled=False):
             return self._plain(codes, None if allow_self else indices, depth, table_sq, start, stop)
 
+    def _bound(self, codes: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+        """(P,): 4 (D + 2) units of float32 rounding of each code's largest possible score term against the rows
+        in [start, stop). A score 2 q.t - |t|^2 is a sum of D + 1 terms of total size at most (|q| + |t|)^2, so
+        PyTorch's product and `pair_scores` (any summation order, fused or not) each round it by at most
+        (D + 2) units, and differ by at most half the bound; the fused scan, its basis change and the block
+        bounds by about 5 D + 6 units: 12 (D + 2) in all, three bounds."""
+        largest = self.codes_sq[start:stop].max().sqrt()
+        return 4 * (codes.shape[1] + 2) * 2.0 ** -24 * (codes.norm(dim=1) + largest) ** 2
+
     def _plain(self, codes: torch.Tensor, own: torch.Tensor | None, depth: int, table_sq: torch.Tensor, start: int,
                stop: int) -> tuple[torch.Tensor, torch.Tensor]:
-        scores = nearness(codes, self.codes[start:stop], table_sq)  # (P, stop - start)
+        """The product ranks the rows to within its rounding; for each code, every row it puts within twice
+        that bound of the `depth`-th is scored again by `pair_scores` (the list widened until it holds them
+        all), and those scores decide, in canonical order: so no rounding of the product's own can change a
+        list, and the lower row ids are kept among ties at the edge."""
+        n, depth = stop - start, min(depth, stop - start)
+        values = self.codes.new_full((codes.shape[0], depth), -float("inf"))
+        ids = torch.zeros((codes.shape[0], depth), dtype=torch.long, device=codes.device)
+        if depth == 0 or codes.shape[0] == 0:
+            return values, ids
+        scores = nearness(codes, self.codes[start:stop], table_sq)  # (P, n)
         if own is not None:
             own = own - start
-            inside = (own >= 0) & (own < scores.shape[1])
+            inside = (own >= 0) & (own < n)
             scores[torch.arange(codes.shape[0], device=scores.device)[inside], own[inside]] = -float("inf")
-        return first_in_order(scores, torch.arange(start, stop, device=scores.device), min(depth, stop - start))
+        # the product and pair_scores each round by at most half a bound: rows 2 bounds below the depth-th are out
+        margin = 2 * self._bound(codes, start, stop)
+        todo, width = torch.arange(codes.shape[0], device=codes.device), min(depth + PLAIN_EXTRA, n)
+        while todo.numel() and width < n:
+            approx, columns = top_k(scores if len(todo) == len(scores) else scores[todo], width)
+            # done: every row left out is ineligible, or scores below the depth-th by more than the margin
+            done = (approx[:, -1] == -float("inf")) | (approx[:, -1] < approx[:, depth - 1] - margin[todo])
+            for at in done.nonzero()[:, 0].split(max(1, PAIRS_PER_CHUNK // width)):
+                rows = columns[at] + start  # (p, width)
+                exact = pair_scores(codes[todo[at]], self.codes[rows], table_sq[rows - start])
+                exact = exact.masked_fill(approx[at] == -float("inf"), -float("inf"))  # its own row, used rows
+                exact, rows = canonical(exact, rows)
+                values[todo[at]], ids[todo[at]] = exact[:, :depth].to(values.dtype), rows[:, :depth]
+            todo, width = todo[~done], min(width * 4, n)
+        if todo.numel():  # a small table, or identical or crowded codes: every row scored again
+            table = self.codes[start:stop].T.contiguous().T  # each dimension contiguous, for pair_scores
+            for part in todo.split(max(1, PAIRS_PER_CHUNK // n)):
+                exact = pair_scores(codes[part], table.expand(len(part), -1, -1), table_sq.expand(len(part), -1))
+                exact = exact.masked_fill(scores[part] == -float("inf"), -float("inf"))
+                exact, order = torch.sort(exact, dim=1, descending=True, stable=True)  # canonical: rows ascend
+                values[part], ids[part] = exact[:, :depth].to(values.dtype), order[:, :depth] + start
+        return values, ids
 
     def _fused_search(self, codes: torch.Tensor, own: torch.Tensor | None, depth: int, table_sq: torch.Tensor,
                       start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor] | None:
@@ -130,20 +157,15 @@ class CodeTable:
             self._blocks = BlockIndex(self.codes, start, stop)
         approx, rows = self._blocks.best_rows(codes, own, table_sq, width)
         ranked = approx.sort(1, descending=True).values
-        # a bound on the float32 rounding of any score 2 q.t - |t|^2 (a sum of D + 1 terms of total size at most
-        # (|q| + |t|)^2): (D + 2) units of rounding for PyTorch's; about 5 D + 6 for the scan's, the basis change
-        # and the block bounds that let it skip rows; 12 (D + 2) in all
-        largest = self.codes_sq[start:stop].max().sqrt()
-        bound = 4 * (codes.shape[1] + 2) * 2.0 ** -24 * (codes.norm(dim=1) + largest) ** 2
-        complete = ~torch.isfinite(ranked[:, -1]) | (ranked[:, depth - 1] - ranked[:, -1] > 3 * bound)
-        # exact scores of every code's kept rows: one product of all codes with the union of those rows
+        complete = ~torch.isfinite(ranked[:, -1]) | (ranked[:, depth - 1] - ranked[:, -1] > 3 * self._bound(
+            codes, start, stop))
+        # the scores that decide, of every code's kept rows (as `_plain` computes them)
         kept = (rows >= 0) & complete[:, None]
-        candidates = torch.unique(rows[kept])  # ascending
-        if not len(candidates):
+        if not kept.any():
             return None
-        exact = nearness(codes, self.codes[candidates], table_sq[candidates - start])  # exactly as `_plain`
-        exact = exact.gather(1, torch.searchsorted(candidates, rows.clamp(min=0))).masked_fill(~kept, -float("inf"))
-        values, ids = canonical(exact, torch.where(kept, rows, start))
+        rows = torch.where(kept, rows, start)
+        exact = pair_scores(codes, self.codes[rows], table_sq[rows - start]).masked_fill(~kept, -float("inf"))
+        values, ids = canonical(exact, rows)
         values, ids = values[:, :depth], ids[:, :depth]
         if not complete.all():  # near-ties in a few lists: the plain search answers for those codes
             redo = ~complete

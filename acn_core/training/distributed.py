@@ -5,9 +5,15 @@ The networks are wrapped in DistributedDataParallel. The code table stays exact 
 batch's (index, code) pairs, each process searches its slice of the table for the whole gathered batch,
 the short per-slice candidate lists are all-gathered and merged in one canonical order, and every process
 resolves the picks with the same neighbour RNG. So picks, used marks and pass restarts agree on every
-process without further messages, and N processes with batch B each train exactly like one process with
-batch N*B (per-image noise is keyed by image, `noise.py`). This is the memory bank of MoCo and NPID, kept
-exact.
+process without further messages. This is the memory bank of MoCo and NPID, kept exact.
+
+What holds in float arithmetic (tests/test_distributed.py, docs/scaling.md): given the same table, used marks,
+gathered batch and RNG state, the search of N processes returns bit for bit the candidate lists and picks of
+one process (the scores that decide are `knn.pair_scores`, whose bits do not depend on how the table is
+cut). N processes with batch B each compute the step of one process with batch N*B up to the order of float32
+sums (DDP sums N partial gradients; per-image noise is keyed by image, `noise.py`): the weights agree to
+rounding while the picks agree, and a near-tie that rounding flips makes the runs draw other neighbours from
+then on (two equally valid runs, no longer the same one).
 """
 from __future__ import annotations
 

@@ -11,12 +11,13 @@ import streamlit as st
 
 _canvas = st.components.v2.component(
     "acn_digit_canvas",
-    html="""<div class="pad"><canvas width="280" height="280"></canvas>
+    html="""<div class="pad"><canvas width="280" height="280" role="img"
+            aria-label="drawing pad: draw a digit with the mouse, a pen or a finger (or choose upload above)"></canvas>
             <div><button type="button">Clear</button><span class="hint">draw a digit with the mouse</span></div></div>""",
     css="""canvas { background: #000; border: 1px solid #888; border-radius: 6px; touch-action: none; cursor: crosshair; }
            button { margin-top: 6px; padding: 4px 14px; border: 1px solid #888; border-radius: 6px; background: none;
                     color: var(--st-text-color); cursor: pointer; }
-           .hint { margin-left: 10px; color: #888; font: 13px var(--st-font); }""",
+           .hint { margin-left: 10px; color: var(--st-text-color); font: 13px var(--st-font); }""",
     js="""
 export default function({ parentElement, setStateValue }) {
   const canvas = parentElement.querySelector("canvas");

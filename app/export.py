@@ -1,8 +1,8 @@
 """Figures for slides: every plot downloadable as a PNG at 2x and as an SVG that keeps its title, legend and axis
 labels; every picture strip as a PNG with its captions. All offline.
 
-Plots are exported by plotly.js in the browser (the modebar's camera gives the PNG at 2x; an "SVG" button beside
-the chart asks the same chart for SVG): nothing is sent anywhere, and no browser is needed on the server.
+Plots are exported by plotly.js in the browser (the modebar's camera gives the PNG at 2x; "PNG" and "SVG" buttons
+under the chart ask the same camera, from the keyboard too): nothing is sent anywhere, and no browser is needed on the server.
 (Server-side export with kaleido 1.5 needs Chrome on the server; with Debian's chromium run as root here it
 failed to start.) WebGL layers (the large maps) are embedded in the SVG as a picture; the axes, title and
 legend stay vector.
@@ -21,25 +21,30 @@ from acn_core.data import to_uint8
 PNG_SCALE = 2
 CAPTION_PX = 14  # caption line height under each tile, in output pixels
 
-_svg_button = st.components.v2.component(
-    "acn_svg_export",
-    html='<button type="button">SVG</button>',
-    css="""button { padding: 2px 10px; border: 1px solid #888; border-radius: 6px; background: none;
+# Two buttons under a chart that ask its modebar's camera for a PNG at 2x or an SVG: the camera itself is a plotly
+# link that the keyboard cannot reach, these are buttons that it can
+_export_buttons = st.components.v2.component(
+    "acn_chart_export",
+    html="""<button type="button" data-format="png" aria-label="Download this chart as PNG">PNG</button>
+            <button type="button" data-format="svg" aria-label="Download this chart as SVG">SVG</button>""",
+    css="""button { padding: 2px 10px; margin-right: 6px; border: 1px solid #888; border-radius: 6px; background: none;
                     color: var(--st-text-color); font: 13px var(--st-font); cursor: pointer; }""",
     js="""
 export default function({ parentElement, data }) {
-  parentElement.querySelector("button").onclick = () => {
-    // the chart is the plotly graph in the same keyed container as this button
+  parentElement.querySelectorAll("button").forEach((button) => { button.onclick = () => {
+    // the chart is the plotly graph in the same keyed container as these buttons
     const host = parentElement.getRootNode().host || parentElement;
     const box = host.closest("." + data.container);
     const gd = box && box.querySelector(".js-plotly-plot");
     const camera = gd && gd.querySelector('.modebar-btn[data-title^="Download plot"]');
     if (!camera) return;
     const saved = gd._context.toImageButtonOptions;
-    gd._context.toImageButtonOptions = Object.assign({}, saved, {format: "svg", scale: 1});
+    const svg = button.dataset.format === "svg";
+    gd._context.toImageButtonOptions = Object.assign({}, saved, {format: button.dataset.format,
+                                                                 scale: svg ? 1 : data.png_scale});
     camera.click();
     gd._context.toImageButtonOptions = saved;
-  };
+  }; });
 }
 """,
 )
@@ -64,13 +69,24 @@ def titled(fig: go.Figure, title: str | None) -> go.Figure:
     return fig
 
 
-def chart(fig: go.Figure, key: str, filename: str | None = None, title: str | None = None, **plotly_chart_kwargs):
-    """`st.plotly_chart(fig, key=key, ...)` whose camera button downloads a PNG at 2x, with an "SVG" button
-    under it; returns what st.plotly_chart returns (the selection event when `on_select` is given)."""
+def described(fig: go.Figure) -> str:
+    """Alternative text for a chart whose caller gave none: its title and what it draws, by legend name."""
+    title = fig.layout.title.text if fig.layout.title and fig.layout.title.text else ""
+    names = list(dict.fromkeys(trace.name for trace in fig.data if trace.name))
+    kinds = " and ".join(sorted({"bar chart" if trace.type == "bar" else "plot" for trace in fig.data})) or "chart"
+    return f"{kinds.capitalize()}{': ' + title if title else ''}" + (f", showing {', '.join(names)}" if names else "")
+
+
+def chart(fig: go.Figure, key: str, filename: str | None = None, title: str | None = None, alt: str | None = None,
+          **plotly_chart_kwargs):
+    """`st.plotly_chart(fig, key=key, ...)` whose camera button downloads a PNG at 2x, with "PNG" and "SVG"
+    buttons under it; returns what st.plotly_chart returns (the selection event when `on_select` is given). `alt` says
+    what the chart shows for a screen reader (WCAG 1.1.1); without it, `described(fig)`."""
     with st.container(key=f"export_{key}"):
         event = st.plotly_chart(titled(fig, title), key=key, config=chart_config(filename or key),
-                                **plotly_chart_kwargs)
-        _svg_button(key=f"export_{key}_svg", data={"container": f"st-key-export_{key}"})
+                                alt=alt or described(fig), **plotly_chart_kwargs)
+        _export_buttons(key=f"export_{key}_buttons",
+                        data={"container": f"st-key-export_{key}", "png_scale": PNG_SCALE})
     return event
 
 

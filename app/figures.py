@@ -12,12 +12,18 @@ import plotly.graph_objects as go
 
 from acn_core.data import grid, to_png_bytes
 
-# Tableau 10: distinct, and legible on white and on Streamlit's dark background alike
-PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#b07aa1", "#9c755f", "#ff9da7", "#bab0ac", "#edc948",
-           "#76b7b2"]
-SELECTED, NEIGHBOURS, PATH, HELD_OUT, YOURS = "#ffd400", "#ff5c8a", "#c86bfa", "#40c4ff", "#00e676"
+# Label colours safe for colour-blind eyes: Okabe-Ito's blue, pink and bluish green with Paul Tol's red, green,
+# wine, olive, cyan, sand and grey. Every pair stays at least 10 apart (CIEDE2000) for normal vision and for
+# simulated protanopia, deuteranopia and tritanopia, and every colour has at least 1.9:1 contrast on the light
+# and the dark theme's background alike (tests/test_accessibility.py checks both). Tableau 10, used before, put
+# green and red 0.7 apart for a deuteranope, and its yellow at 1.6:1 on white.
+PALETTE = ["#0072b2", "#ee6677", "#117733", "#882255", "#999933", "#33bbee", "#cc79a7", "#bbbbbb", "#ccbb44",
+           "#009e73"]
+SELECTED, NEIGHBOURS, PATH, YOURS = "#ffd400", "#ff5c8a", "#c86bfa", "#00e676"
 MAP_NEAREST = "#00a8a8"  # teal squares: nearest on the map (beside the pink rings: nearest in code space)
-OUTLINE = "#555555"  # mid grey: shows against both backgrounds
+# Marks (the selected star, neighbour rings, paths) carry a dark band inside a white one: one of the two stands
+# out on every label colour and on both themes
+HALO = ("#ffffff", "#1a1a1a")
 IMAGE_PX = 84  # every thumbnail is shown at this size
 VIRIDIS = ["#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89", "#35b779", "#6ece58", "#b5de2b",
            "#fde725"]  # plotly's Viridis stops, for pictures drawn here
@@ -48,6 +54,7 @@ class MapLayers:
     drawn: np.ndarray | None = None  # training items drawn as points (all if None): a large map draws a sample
     density: dict | None = None  # a plotly layout image of every point under the drawn ones (a large map)
     yours: np.ndarray | None = None  # (2,) a drawn or uploaded image
+    tool: str = "pan"  # the drag tool: "pan", "select" (box) or "lasso"; kept after a selection made with it
     extra: dict = field(default_factory=dict)  # layout overrides
 
 
@@ -80,8 +87,10 @@ def map_figure(xy: np.ndarray, labels: np.ndarray, label_names: list[str], layer
             marker["color"] = label_colour(label)
         else:
             marker.update(color=layers.values[mask], coloraxis="coloraxis")
+        # under a continuous colouring a label's legend entry would be a dot of no colour: the colour bar says it
         trace = go.Scattergl(x=xy[mask, 0], y=xy[mask, 1], mode="markers", name=label_names[int(label)]
                              if 0 <= label < len(label_names) else str(label), customdata=custom, marker=marker,
+                             showlegend=layers.values is None,
                              hovertemplate="sample #%{customdata[0]}<br>label %{fullData.name}" + extra_lines
                              + "<extra></extra>")
         if layers.region is not None:  # keep the region lit after a rerun (and across colourings)
@@ -90,9 +99,9 @@ def map_figure(xy: np.ndarray, labels: np.ndarray, label_names: list[str], layer
         fig.add_trace(trace)
     if layers.values is not None:
         fig.update_layout(coloraxis={"colorscale": "Viridis", "cmin": value_range[0], "cmax": value_range[1],
-                                     "colorbar": {"title": {"text": layers.value_name, "side": "top"},
-                                                  "orientation": "h", "len": 0.5, "thickness": 12, "x": 0.5,
-                                                  "xanchor": "center", "y": 0, "yanchor": "top"}})
+                                     # at the right, under the legend of marks: in view beside the map
+                                     "colorbar": {"title": {"text": layers.value_name, "side": "right"},
+                                                  "len": 0.5, "thickness": 12, "y": 0.15, "yanchor": "bottom"}})
     if layers.held_out is not None:
         positions, held_labels = layers.held_out
         fig.add_trace(go.Scattergl(
@@ -101,34 +110,71 @@ def map_figure(xy: np.ndarray, labels: np.ndarray, label_names: list[str], layer
                                  np.ones(len(positions))], axis=1),
             marker={"size": 7, "symbol": "diamond-open", "color": [label_colour(lab) for lab in held_labels],
                     "line": {"width": 1.5}}, hovertemplate="held-out #%{customdata[0]}<extra></extra>"))
-    if layers.path is not None and len(layers.path):
-        fig.add_trace(go.Scatter(x=layers.path[:, 0], y=layers.path[:, 1], mode="lines+markers", name="daydream",
-                                 line={"color": PATH, "width": 3}, marker={"size": 8, "color": PATH,
-                                                                           "line": {"width": 1, "color": OUTLINE}},
-                                 hoverinfo="skip"))
-    if layers.neighbours is not None and len(layers.neighbours):
-        fig.add_trace(go.Scatter(x=layers.neighbours[:, 0], y=layers.neighbours[:, 1], mode="markers",
-                                 name=layers.neighbours_name, hoverinfo="skip",
-                                 marker={"size": 13, "color": "rgba(0,0,0,0)", "line": {"width": 2.5, "color": NEIGHBOURS}}))
-    if layers.map_nearest is not None and len(layers.map_nearest):
-        fig.add_trace(go.Scatter(x=layers.map_nearest[:, 0], y=layers.map_nearest[:, 1], mode="markers",
-                                 name=f"{len(layers.map_nearest)} nearest on the map", hoverinfo="skip",
-                                 marker={"size": 17, "symbol": "square-open", "color": MAP_NEAREST,
-                                         "line": {"width": 2.5, "color": MAP_NEAREST}}))
     for image in (layers.density, layers.atlas):  # the atlas's tiles over the density of points
         if image is not None:
             fig.add_layout_image(image)
+    if layers.path is not None and len(layers.path):
+        add_mark(fig, layers.path, "daydream", PATH, size=8, mode="lines+markers")
+    if layers.neighbours is not None and len(layers.neighbours):
+        add_mark(fig, layers.neighbours, layers.neighbours_name, NEIGHBOURS, size=15, ring=True)
+    if layers.map_nearest is not None and len(layers.map_nearest):
+        add_mark(fig, layers.map_nearest, f"{len(layers.map_nearest)} nearest on the map", MAP_NEAREST,
+                 symbol="square", size=19, ring=True)
     for point, name, colour, symbol in ((layers.selected, "selected", SELECTED, "star"),
                                         (layers.yours, "your image", YOURS, "x")):
         if point is not None:
-            fig.add_trace(go.Scatter(x=[point[0]], y=[point[1]], mode="markers", name=name, hoverinfo="skip",
-                                     marker={"size": 20, "symbol": symbol, "color": colour,
-                                             "line": {"width": 1.5, "color": OUTLINE}}))
-    layout = {"height": height, "margin": {"l": 0, "r": 0, "t": 10, "b": 0}, "dragmode": "pan",
-              "legend": {"itemsizing": "constant", "title": "label"}, "uirevision": uirevision,
+            add_mark(fig, point, name, colour, symbol=symbol, size=20)
+    layout = {"height": height, "margin": {"l": 0, "r": 0, "t": 10, "b": 0}, "dragmode": layers.tool,
+              "legend": {"itemsizing": "constant", "title": "label" if layers.values is None else ""},
+              "uirevision": uirevision,
               "xaxis": {"visible": False}, "yaxis": {"visible": False}}
     fig.update_layout(**{**layout, **layers.extra})
     return fig
+
+
+def map_alt(count: int, layers: MapLayers, colouring: str = "label", subject: str = "the selected sample") -> str:
+    """The map in words, for a screen reader: what is plotted and what each mark stands for."""
+    said = [f"Map of {count:,} training codes in 2-D, coloured by {colouring}"]
+    if layers.region is not None:
+        said.append(f"a selected region of {len(layers.region):,} points is lit")
+    if layers.held_out is not None:
+        said.append(f"diamonds mark {len(layers.held_out[0]):,} held-out images")
+    if layers.selected is not None:
+        said.append(f"a star marks {subject}")
+    if layers.yours is not None:
+        said.append("a cross marks your image")
+    if layers.neighbours is not None:
+        said.append(f"rings mark its {len(layers.neighbours)} nearest neighbours in code space")
+    if layers.map_nearest is not None:
+        said.append(f"squares mark its {len(layers.map_nearest)} nearest points on the map")
+    if layers.path is not None:
+        said.append(f"a line traces a daydream of {len(layers.path) - 1} steps")
+    return "; ".join(said) + "."
+
+
+def add_mark(fig: go.Figure, xy: np.ndarray, name: str, colour: str, symbol: str = "circle", size: int = 12,
+             ring: bool = False, mode: str = "markers", dash: str = "solid", text: list[str] | None = None) -> None:
+    """Marks over every point (the selected star, neighbour rings, a path): WebGL traces like the points and
+    added after them, since plotly lays the SVG traces under the WebGL canvas. Each is drawn three times, widest
+    first: a white band, a dark band (HALO), then the mark in its colour; a ring (an open shape) bands its
+    outline, a filled shape its outside. One legend entry toggles all three; hover and clicks pass through to
+    the point underneath, and a selection never fades a mark. `text` labels points (e.g. "A", "B") in dark on
+    white boxes: annotations, drawn above the WebGL canvas (its own text is not drawn everywhere)."""
+    xy = np.asarray(xy, dtype=float).reshape(-1, 2)
+    for grow, band in ((2, HALO[0]), (1, HALO[1]), (0, colour)):
+        top = grow == 0
+        if ring:
+            marker = {"symbol": symbol, "size": size, "color": "rgba(0,0,0,0)",
+                      "line": {"width": 2.5 * (1 + grow), "color": band}}
+        else:
+            marker = {"symbol": symbol, "size": size + 4 * grow, "color": band, "line": {"width": 0}}
+        fig.add_trace(go.Scattergl(x=xy[:, 0], y=xy[:, 1], mode=mode, name=name, legendgroup=name, showlegend=top,
+                                   hoverinfo="skip", marker=marker, unselected={"marker": {"opacity": 1}},
+                                   line={"color": band, "width": 3 * (1 + grow), "dash": dash}))
+    for (x, y), words in zip(xy, text or []):
+        if words:
+            fig.add_annotation(x=x, y=y, text=words, showarrow=False, yshift=18, font={"size": 15, "color": HALO[1]},
+                               bgcolor=HALO[0], bordercolor=HALO[1], borderpad=2)
 
 
 def density_picture(density, value_range: list[float] | None = None) -> np.ndarray:

@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 from acn_core.teaching import explain
 from acn_core.bundle import Bundle
 from acn_core.teaching import CodeView, Walk
-from app.figures import NEIGHBOURS, OUTLINE, PATH, SELECTED, MapLayers, map_figure
+from app.figures import NEIGHBOURS, PATH, SELECTED, MapLayers, add_mark, map_figure
 
 POSTERIOR, PRIOR, OTHER, STANDARD = "#4e79a7", "#e15759", "#f28e2b", "#888888"
 
@@ -72,12 +72,9 @@ def edited_map(bundle: Bundle, view: CodeView, start_xy: np.ndarray, uirevision:
     """The map with the edited code's place (a star that moves), where it started, and its nearest codes."""
     layers = MapLayers(neighbours=bundle.map_xy[view.neighbour_ids])
     fig = map_figure(bundle.map_xy, bundle.labels, bundle.class_names, layers, uirevision, height=height)
-    fig.add_trace(go.Scatter(x=[start_xy[0], view.map_xy[0]], y=[start_xy[1], view.map_xy[1]], mode="lines+markers",
-                             name="start → edited", line={"color": PATH, "width": 2, "dash": "dot"},
-                             marker={"size": [9, 0], "color": PATH}, hoverinfo="skip"))
-    fig.add_trace(go.Scatter(x=[view.map_xy[0]], y=[view.map_xy[1]], mode="markers", name="edited code",
-                             hoverinfo="skip", marker={"size": 20, "symbol": "star", "color": SELECTED,
-                                                       "line": {"width": 1.5, "color": OUTLINE}}))
+    add_mark(fig, np.stack([start_xy, view.map_xy]), "start → edited", PATH, size=9, mode="lines+markers",
+             dash="dot")
+    add_mark(fig, view.map_xy, "edited code", SELECTED, symbol="star", size=20)
     return fig
 
 
@@ -85,15 +82,9 @@ def walk_map(bundle: Bundle, path: Walk, dream_xy: np.ndarray | None, uirevision
     """The map with the walk's frames as a path from A to B, and a daydream chain from A for contrast."""
     fig = map_figure(bundle.map_xy, bundle.labels, bundle.class_names, MapLayers(), uirevision, height=height)
     if dream_xy is not None:
-        fig.add_trace(go.Scatter(x=dream_xy[:, 0], y=dream_xy[:, 1], mode="lines+markers", name="daydream from A",
-                                 line={"color": NEIGHBOURS, "width": 2, "dash": "dot"}, marker={"size": 6},
-                                 hoverinfo="skip"))
-    fig.add_trace(go.Scatter(x=path.map_xy[:, 0], y=path.map_xy[:, 1], mode="lines+markers+text", name="walk A → B",
-                             text=["A"] + [""] * (len(path.map_xy) - 2) + ["B"] if len(path.map_xy) > 1 else ["A = B"],
-                             textposition="top center", textfont={"size": 16},
-                             line={"color": PATH, "width": 3}, marker={"size": 9, "color": PATH,
-                                                                      "line": {"width": 1, "color": OUTLINE}},
-                             hoverinfo="skip"))
+        add_mark(fig, dream_xy, "daydream from A", NEIGHBOURS, size=6, mode="lines+markers", dash="dot")
+    ends = ["A"] + [""] * (len(path.map_xy) - 2) + ["B"] if len(path.map_xy) > 1 else ["A = B"]
+    add_mark(fig, path.map_xy, "walk A → B", PATH, size=9, mode="lines+markers", text=ends)
     return fig
 
 

@@ -29,6 +29,17 @@ def panel_tabs(shown: tuple) -> list:
     return st.tabs(list(PANEL_TABS), key="map_tab", on_change="rerun")
 
 
+def drag_tool(key: str) -> str:
+    """The drag tool the map under `key` opens with: the box ("select") or lasso of its last region, else pan.
+    Streamlit redraws the figure with the layout's dragmode after every selection, so without this the second
+    drag would pan the map away instead of selecting; a click on a point keeps the tool of the last region."""
+    event = st.session_state.get(key)
+    selection = event.get("selection") if isinstance(event, dict) else None
+    if isinstance(selection, dict) and (selection.get("box") or selection.get("lasso")):
+        st.session_state[f"_{key}_tool"] = "select" if selection.get("box") else "lasso"
+    return st.session_state.get(f"_{key}_tool", "pan")
+
+
 def vs_code_caption(result: atlas.MapVsCode) -> str:
     return (f"**Map distance is not code distance:** {result.sentence()}. Pink rings: the {result.k} nearest in code "
             f"space (what the panel lists); teal squares: the {result.k} nearest on this 2-D map. The map keeps "

@@ -27,21 +27,38 @@ def panel_picture(view: sampling.Inspection) -> bytes:
     return to_png_bytes(grid(np.concatenate(padded), columns=width, scale=3))
 
 
+def subject_words(bundle: Bundle, view: sampling.Inspection, title: str) -> str:
+    """What the panel is about, in words for alternative text: "training sample 12, label 6", or the title."""
+    if view.item is not None:
+        return f"training sample {view.item}, label {bundle.label_name(view.label)}"
+    return title.replace(" · ", ", ")
+
+
 def sample_panel(bundle: Bundle, view: sampling.Inspection, title: str, key: str) -> None:
     """The usual panel: the image, its mean reconstruction and decodes of z ~ q(z|x), its K nearest
     training codes with distances, and their reconstructions."""
     st.subheader(title)
     if view.code_cost is not None:
         st.caption(f"Code cost {view.code_cost:.2f} nats")
+    about = subject_words(bundle, view, title)
     explorer.show_images(np.concatenate([view.image[None], view.reconstruction[None], view.samples]),
-                         ["image", "z = c"] + [f"z ~ q(z|x) #{i + 1}" for i in range(len(view.samples))])
+                         ["image", "z = c"] + [f"z ~ q(z|x) #{i + 1}" for i in range(len(view.samples))],
+                         alts=[about, f"reconstruction of {about}, z = c"]
+                         + [f"decode {i + 1} of a sampled code z ~ q(z|x) of {about}"
+                            for i in range(len(view.samples))])
     st.markdown(f"**{len(view.neighbour_ids)} nearest neighbours in code space**")
+    labels = [bundle.label_name(int(lab)) for lab in view.neighbour_labels]
     explorer.show_images(view.neighbour_images,
-                         [f"#{i} · {bundle.label_name(int(lab))} · d={d:.2f}"
-                          for i, lab, d in zip(view.neighbour_ids, view.neighbour_labels, view.neighbour_distances)])
+                         [f"#{i} · {lab} · d={d:.2f}"
+                          for i, lab, d in zip(view.neighbour_ids, labels, view.neighbour_distances)],
+                         alts=[f"neighbour {rank + 1} of {about} in code space: training sample {i}, label {lab}, "
+                               f"distance {d:.2f}" for rank, (i, lab, d)
+                               in enumerate(zip(view.neighbour_ids, labels, view.neighbour_distances))])
     if view.neighbour_reconstructions is not None:
         st.markdown("**Their reconstructions**")
-        explorer.show_images(view.neighbour_reconstructions, [f"#{i}" for i in view.neighbour_ids])
+        explorer.show_images(view.neighbour_reconstructions, [f"#{i}" for i in view.neighbour_ids],
+                             alts=[f"reconstruction of neighbour {rank + 1}, training sample {i}, z = c"
+                                   for rank, i in enumerate(view.neighbour_ids)])
     if view.label is not None:
         agree = (view.neighbour_labels == view.label).mean()
         st.caption(f"{agree:.0%} of the neighbours share the label. Distances are Euclidean in code space.")
@@ -64,18 +81,20 @@ def region_panel(bundle: Bundle, items: np.ndarray, key: str, heading: str = "Se
         stats += f" · mean reconstruction cost {table['recon_cost_nats'].mean():.1f} nats"
     st.caption(stats + ("" if len(items) < bundle.n_train else " · every training image is selected"))
     export.chart(figures.label_histogram(bundle.labels[items], bundle.class_names), key=f"{key}_hist",
-                 width="stretch")
+                 width="stretch", alt=f"Bar chart: how many of the {len(items):,} selected images carry each label.")
     pages = max(1, -(-len(items) // PAGE_SIZE))
     page = 0
     if pages > 1:
         page = st.number_input(f"Page (of {pages}, {PAGE_SIZE} images each)", 1, pages, key=f"{key}_page") - 1
     shown = items[page * PAGE_SIZE:(page + 1) * PAGE_SIZE]
-    st.image(answers.page_picture(bundle, tuple(int(i) for i in shown)),
-             caption=f"images {page * PAGE_SIZE + 1}-{page * PAGE_SIZE + len(shown)}, row by row", width="stretch")
+    span = f"images {page * PAGE_SIZE + 1}-{page * PAGE_SIZE + len(shown)}"
+    st.image(answers.page_picture(bundle, tuple(int(i) for i in shown)), caption=f"{span}, row by row",
+             width="stretch", alt=f"grid of {heading.lower()}: {span} of {len(items)}, 20 a row, in the table's order")
     limit = MAX_RECONSTRUCTIONS[bundle.model.decoder.autoregressive]
     if st.toggle(f"Show reconstructions of this page (z = c; the first {min(limit, len(shown))})", key=f"{key}_recon"):
         recons = answers.reconstructions(bundle, tuple(int(i) for i in shown[:limit]))
-        st.image(figures.picture(recons, columns=20), width="stretch")
+        st.image(figures.picture(recons, columns=20), width="stretch",
+                 alt=f"grid of the reconstructions (z = c) of the first {len(recons)} of these images, 20 a row")
     event = st.dataframe({k: v[page * PAGE_SIZE:(page + 1) * PAGE_SIZE] for k, v in table.items()}, hide_index=True,
                          on_select="rerun", selection_mode="single-row", key=f"{key}_table", height=240)
     rows = event.selection.rows if event is not None else []
@@ -102,7 +121,9 @@ def replay(bundle: Bundle, key: str) -> None:
     layers = figures.MapLayers(extra={"xaxis": {"visible": False, "range": _range(maps[..., 0])},
                                       "yaxis": {"visible": False, "range": _range(maps[..., 1])}})
     export.chart(figures.map_figure(frame, labels, bundle.class_names, layers, f"{bundle.content_hash}-replay",
-                                    height=460), key=f"{key}_map", width="stretch")
+                                    height=460), key=f"{key}_map", width="stretch",
+                 alt=f"Map of the codes of {maps.shape[1]:,} training images after epoch {int(epochs[position])}, "
+                     f"coloured by label.")
     st.caption(f"The codes of {maps.shape[1]:,} training images after epoch {int(epochs[position])} of "
                f"{int(epochs[-1])}. Each frame's UMAP starts from the next frame's positions (working back from the "
                f"final map), so points move rather than the picture jumping.")
@@ -147,14 +168,15 @@ def job_panel(job: jobs.JobStatus, home: Path, manage: bool) -> None:
         if job.epochs:
             export.chart(figures.loss_curves([e.epoch for e in job.epochs], [e.recon for e in job.epochs],
                                              [e.kl for e in job.epochs], height=240), key=f"curves_{job.name}",
-                         width="stretch")
+                         width="stretch", alt=f"Training curves of {job.name}: reconstruction and KL (nats) per epoch.")
         if job.active:
             live = explorer.live_map(home / "jobs" / job.name)
             if live is not None:
                 epoch, xy, labels = live
                 export.chart(figures.map_figure(xy, labels, [str(i) for i in range(int(labels.max()) + 1)],
                                                 figures.MapLayers(), f"live-{job.name}", height=380),
-                             key=f"live_{job.name}", width="stretch")
+                             key=f"live_{job.name}", width="stretch",
+                             alt=f"Map of {len(xy):,} codes after epoch {epoch} of {job.name}, coloured by label.")
                 st.caption(f"The codes after epoch {epoch}: the map forming while the model trains.")
         if job.state == "failed":
             st.code(job.log_tail[-800:] or "(no log)", language=None)

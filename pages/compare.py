@@ -3,7 +3,7 @@ the selected sample under both, and how much their neighbourhoods agree."""
 import numpy as np
 import streamlit as st
 
-from app import answers, explorer, export, figures, panels, state, subjects
+from app import answers, explorer, export, figures, mapview, panels, state, subjects
 from acn_core.teaching import explain
 
 st.title("Compare two models")
@@ -60,10 +60,11 @@ for col, model, label, view, key in zip(st.columns(2), (a, b), (label_a, label_b
         st.markdown(f"**{label}**")
         layers = figures.MapLayers(values=overlap if colour == "neighbour overlap" else None, value_name="overlap",
                                    region=region, selected=model.map_xy[sample],
-                                   neighbours=model.map_xy[view.neighbour_ids])
+                                   neighbours=model.map_xy[view.neighbour_ids], tool=mapview.drag_tool(key))
         export.chart(figures.map_figure(model.map_xy, model.labels, model.class_names, layers, model.content_hash,
                                         {"overlap": overlap}, height=380), key=key, on_select="rerun",
-                     selection_mode=("points", "box", "lasso"), width="stretch")
+                     selection_mode=("points", "box", "lasso"), width="stretch",
+                     alt=f"Model {label}: " + figures.map_alt(model.n_train, layers, colour, f"sample {sample}"))
         why = answers.explanation(model, subjects.resolve(model, f"t{sample}"), 0)
         st.markdown(f"**Why this code costs what it costs:** reconstruction {why.recon_nats:.2f} + KL "
                     f"{why.kl_estimate:.2f} = {why.total_nats:.2f} nats, the KL under "

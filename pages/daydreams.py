@@ -80,12 +80,17 @@ def player() -> None:
     frames = dream["frames"]
     latest = frames[-1]
     big, side = st.columns([1, 3])
+    latest_label = bundle.label_name(latest.nearest_label)
     big.image(figures.picture(latest.image[None]), width=220,
-              caption=f"step {latest.step} · nearest label {bundle.label_name(latest.nearest_label)}")
+              caption=f"step {latest.step} · nearest label {latest_label}",
+              alt=f"daydream frame at step {latest.step}, from {origin}; its nearest training code has label "
+                  f"{latest_label}")
     with side:
         recent = frames[-16:]
         explorer.show_images(np.stack([f.image for f in recent]),
-                             [f"{f.step}: {bundle.label_name(f.nearest_label)}" for f in recent])
+                             [f"{f.step}: {bundle.label_name(f.nearest_label)}" for f in recent],
+                             alts=[f"daydream frame at step {f.step}, nearest training label "
+                                   f"{bundle.label_name(f.nearest_label)}" for f in recent])
         st.caption(f"{len(frames) - 1} steps so far · moved {latest.moved:.2f} in code space at the last step · "
                    f"nearest training code #{latest.nearest_item}")
         images = np.stack([f.image for f in frames])
@@ -96,7 +101,8 @@ def player() -> None:
                      filename="daydream", label="Chain as PNG strip", columns=16, container=exports[1])
     layers = figures.MapLayers(path=np.stack([f.map_xy for f in frames]))
     export.chart(figures.map_figure(bundle.map_xy, bundle.labels, bundle.class_names, layers, bundle.content_hash,
-                                    height=460), key="dd_map", width="stretch")
+                                    height=460), key="dd_map", width="stretch",
+                 alt=figures.map_alt(bundle.n_train, layers))
     st.dataframe({"step": [f.step for f in frames], "moved in code space": [round(f.moved, 3) for f in frames],
                   "nearest label": [bundle.label_name(f.nearest_label) for f in frames],
                   "nearest sample": [f.nearest_item for f in frames]}, height=200, hide_index=True)

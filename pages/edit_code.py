@@ -68,7 +68,9 @@ state.sync_url(idea_of=subject.text, edit_z=st.session_state.get("edit_z") if ed
 with shown:
     pictures = [subject.image / 255.0, view.mean_image] + ([view.sample_image] if view.sample_image is not None else [])
     explorer.show_images(np.stack(pictures), [subject.title, "decoded: mean", "decoded: a sample x ~ r(x|z)"]
-                         [:len(pictures)])
+                         [:len(pictures)], alts=[f"start image: {subject.title.replace(' · ', ', ')}",
+                                                 "the edited code decoded: the decoder's mean image",
+                                                 "the edited code decoded: a sample x ~ r(x|z)"][:len(pictures)])
     start_cost = latent.code_costs(bundle, start[None], exclude)
     metrics = st.columns(3)
     metrics[0].metric("Cost to send (KL nats)", f"{view.cost.nats[0]:.2f}",
@@ -85,7 +87,11 @@ with shown:
     start_xy = {"t": bundle.map_xy, "h": bundle.test_map_xy}[subject.kind][subject.index] if subject.kind != "d" \
         else sampling.place(bundle, start[None])[0]
     export.chart(idea_figures.edited_map(bundle, view, start_xy, bundle.content_hash), key="edit_map",
-                 width="stretch")
-    explorer.show_images(bundle.images(view.neighbour_ids),
-                         [f"#{i} · {bundle.label_name(int(bundle.labels[i]))} · d={d:.2f}"
-                          for i, d in zip(view.neighbour_ids, view.neighbour_distances)])
+                 width="stretch", alt=f"Map of {bundle.n_train:,} training codes coloured by label; a star marks the "
+                                      f"edited code, a dotted line joins it to where it started, rings mark its "
+                                      f"{len(view.neighbour_ids)} nearest training codes.")
+    near = [(i, bundle.label_name(int(bundle.labels[i])), d)
+            for i, d in zip(view.neighbour_ids, view.neighbour_distances)]
+    explorer.show_images(bundle.images(view.neighbour_ids), [f"#{i} · {lab} · d={d:.2f}" for i, lab, d in near],
+                         alts=[f"nearest training code {rank + 1} to the edited code: training sample {i}, "
+                               f"label {lab}, distance {d:.2f}" for rank, (i, lab, d) in enumerate(near)])

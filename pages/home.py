@@ -21,11 +21,17 @@ left.markdown(
     "map** shows every training code, a click shows its nearest neighbours and reconstructions, a lasso "
     "shows a whole region; **Daydreams** follow the prior from code to code; **Your digit** places a digit "
     "you draw; **Train** builds a model of your own and shows its map forming.")
-right.graphviz_chart("""digraph { rankdir=LR; bgcolor="transparent"; node [shape=box, style=rounded, fontsize=11,
-  color="#888888", fontcolor="#888888"]; edge [color="#888888", fontcolor="#888888"];
+left.markdown("New here? The built-in tour starts at **Lessons → Start**, or follow the link "
+              "[?lesson=tour&step=1](/?lesson=tour&step=1).")
+# its own white ground and near-black text: readable at 4.5:1 on either theme (no one grey is, on both)
+right.graphviz_chart("""digraph { rankdir=LR; bgcolor="white"; pad=0.15; node [shape=box, style=rounded, fontsize=11,
+  color="#555555", fontcolor="#141312"]; edge [color="#555555", fontcolor="#141312"];
   x [label="image x"]; c [label="code c = E(x)"]; n [label="neighbour code ĉ\\n(one of K nearest)"];
   p [label="prior p(z | ĉ)"]; r [label="decoder r(x | z)"];
-  x -> c; c -> n [label="k-NN"]; n -> p; c -> r [label="z ~ N(c, I)"]; p -> c [label="KL", style=dashed]; }""")
+  x -> c; c -> n [label="k-NN"]; n -> p; c -> r [label="z ~ N(c, I)"]; p -> c [label="KL", style=dashed]; }""",
+                    alt="Diagram: an image x is encoded to a code c; a k-NN search gives a neighbour code ĉ, one "
+                        "of the K nearest; ĉ sets the prior p(z | ĉ), and the KL compares c with it; the decoder "
+                        "r(x | z) draws the image from z ~ N(c, I).")
 
 bundle = explorer.current_bundle()
 if bundle is None:
@@ -60,7 +66,9 @@ if ev.recon_label_agreement is not None:
 if bundle.history:
     export.chart(figures.loss_curves([h.epoch for h in bundle.history], [h.recon for h in bundle.history],
                                      [h.kl for h in bundle.history], title="Training curves (nats per image)"),
-                 key="home_curves", filename=f"{bundle.name}-training-curves", width="stretch")
+                 key="home_curves", filename=f"{bundle.name}-training-curves", width="stretch",
+                 alt=f"Training curves of {bundle.name}: reconstruction (left axis) and KL (right axis) in nats per "
+                     f"image over {len(bundle.history)} epochs.")
 if len(bundle.snapshot_epochs):
     with st.expander("Replay how this map formed during training", icon=":material/movie:"):
         panels.replay(bundle, "home_replay")

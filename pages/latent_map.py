@@ -60,7 +60,8 @@ attribute = figures.COLOURINGS[colour_by]
 layers = figures.MapLayers(values=None if attribute is None else getattr(bundle, attribute), value_name=colour_by,
                            visible=visible, region=region, selected=view.map_xy,
                            neighbours=neighbours, neighbours_name=neighbours_name, map_nearest=map_nearest,
-                           atlas=atlas_image, **mapview.level_of_detail(bundle, attribute, shown, region, show_held_out))
+                           atlas=atlas_image, tool=mapview.drag_tool("latent_map"),
+                           **mapview.level_of_detail(bundle, attribute, shown, region, show_held_out))
 map_col, panel = st.columns([3, 2])
 with panel:
     sample_tab, region_tab, ranking_tab = mapview.panel_tabs((sample, held_out))
@@ -87,7 +88,8 @@ with map_col:  # filled after the panel: a click's panel reaches the browser bef
     hover = {"code cost": bundle.code_cost, "neighbour agreement": bundle.neighbour_agreement}
     export.chart(figures.map_figure(bundle.map_xy, bundle.labels, bundle.class_names, layers, bundle.content_hash,
                                     hover), key="latent_map", on_select="rerun",
-                 selection_mode=("points", "box", "lasso"), width="stretch")
+                 selection_mode=("points", "box", "lasso"), width="stretch",
+                 alt=figures.map_alt(bundle.n_train, layers, colour_by, title.replace(" · ", ", ").lower()))
     st.caption(f"{bundle.n_train:,} training codes, {bundle.map_method.upper()} projection. Click a point to inspect "
                f"it; pick the box or lasso tool (toolbar) to select a region; click legend entries to hide labels. "
                f"Code cost: KL of the code under the prior conditioned on its nearest other code."

@@ -31,7 +31,8 @@ except ImageError as err:
 
 view = answers.inspect_image(bundle, image, k)
 with left:
-    st.image(figures.thumbnail(image / 255.0), caption=f"what the model sees ({height}x{width})", width=140)
+    st.image(figures.thumbnail(image / 255.0), caption=f"what the model sees ({height}x{width})", width=140,
+             alt=f"your digit as the model sees it: {height}x{width} {'grey' if channels == 1 else 'colour'} pixels")
     if st.button("Daydream from here", key="yd_daydream", icon=":material/auto_awesome:", type="primary"):
         st.session_state["your_image"] = image
         st.session_state["dd_start_mode"] = "your image"
@@ -39,6 +40,7 @@ with left:
 with right:
     layers = figures.MapLayers(yours=view.map_xy, neighbours=bundle.map_xy[view.neighbour_ids])
     export.chart(figures.map_figure(bundle.map_xy, bundle.labels, bundle.class_names, layers, bundle.content_hash,
-                                    height=420), key="yd_map", width="stretch")
+                                    height=420), key="yd_map", width="stretch",
+                 alt=figures.map_alt(bundle.n_train, layers))
     nearest = bundle.label_name(int(view.neighbour_labels[0]))
     panels.sample_panel(bundle, view, f"Your image · nearest label {nearest}", "yd_panel")

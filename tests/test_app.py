@@ -28,10 +28,11 @@ def open_page(page: str | None = None, **state) -> AppTest:
     return at
 
 
-def test_home_shows_the_model_card():
+def test_home_shows_the_model_card_and_where_the_tour_starts():
     at = open_page()
     labels = [m.label for m in at.metric]
     assert "Held-out total" in labels and "k-NN accuracy, codes" in labels
+    assert any("**Lessons → Start**" in m.value and "(/?lesson=tour&step=1)" in m.value for m in at.markdown)
     assert "upper bound" in " ".join(c.value for c in at.caption)
     assert at.selectbox(key="model_label").value == "default-mnist5k (bundled)"
 
@@ -67,11 +68,20 @@ def test_daydream_steps_and_reset():
     assert any("0 steps so far" in c.value for c in at.caption)
 
 
-def test_prior_samples_page():
+def test_prior_samples_page_shows_as_many_samples_as_asked_each_saying_its_neighbour():
+    import re
+
     at = open_page("prior_samples")
     at.slider(key="prior_n").set_value(8).run()
-    assert not at.exception
-    assert at.number_input(key="prior_seed").value == 0
+    pictures = at.get("image")[0].proto.imgs
+    assert len(pictures) == 8 and at.number_input(key="prior_seed").value == 0
+    for n, picture in enumerate(pictures):  # the caption and the alternative text name the same code ĉ
+        item, label = re.fullmatch(r"from #(\d+) \((\d)\)", picture.caption).groups()
+        assert picture.alt == (f"prior sample {n + 1}: z ~ p(z | ĉ) decoded, with ĉ the code of training sample "
+                               f"{item}, label {label}")
+    next(b for b in at.button if b.label == "Draw again").click().run()
+    assert at.number_input(key="prior_seed").value == 1
+    assert [p.caption for p in at.get("image")[0].proto.imgs] != [p.caption for p in pictures]
 
 
 def test_train_page_starts_one_job_and_refuses_a_duplicate(explorer_home):  # rows 15, 16

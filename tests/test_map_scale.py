@@ -1,5 +1,7 @@
 """A map that scales: the density grid, the drawn sample, regions found among every point (checked against
-brute force), and the Latent map taking that path (AppTest, with the size threshold lowered)."""
+brute force), and the Latent map taking that path (AppTest, with the size threshold lowered). And marks a class
+can see: the selected star, the neighbour rings and the other marks above every point with a white-and-dark
+outline, the box or lasso tool kept after a selection, a colour bar for a continuous colouring, alternative text."""
 import base64
 import json
 from pathlib import Path
@@ -107,7 +109,7 @@ def test_a_large_map_draws_a_density_picture_and_a_sample_and_selects_among_ever
     bundle = load(Path(HOME_SCRIPT).parents[1] / "assets" / "default-mnist5k")
     at = _open_map()
     spec = _spec(at)
-    drawn = sum(len(_array(t["x"])) for t in spec["data"] if t.get("type") == "scattergl")
+    drawn = sum(len(_array(t["x"])) for t in spec["data"] if "customdata" in t)  # points, not marks
     assert drawn == 500 and spec["layout"]["images"][0]["source"].startswith("data:image/png;base64,")
     assert any("fixed random sample" in c.value for c in at.caption)
     low, high = bundle.map_xy.min(0), bundle.map_xy.max(0)
@@ -141,3 +143,58 @@ def test_a_large_map_keeps_its_colourings_and_held_out_layer(small_threshold):
     at.session_state["latent_map"] = {"selection": {"points": [{"customdata": held[7].tolist()}]}}
     at.run()
     assert at.subheader[0].value.startswith(f"Held-out #{int(held[7][0])} ")
+
+
+def _marks_figure(**layers):
+    from app import figures
+
+    xy = np.random.default_rng(2).normal(size=(300, 2))
+    labels = np.arange(300) % 10
+    return figures.map_figure(xy, labels, [str(i) for i in range(10)], figures.MapLayers(**layers), "test")
+
+
+def test_every_mark_lies_above_every_point_in_a_white_and_dark_outline():
+    from app.figures import HALO
+
+    fig = _marks_figure(selected=np.zeros(2), neighbours=np.ones((8, 2)), map_nearest=np.full((8, 2), 2.0),
+                        path=np.zeros((5, 2)), yours=np.ones(2),
+                        held_out=(np.zeros((4, 2)), np.arange(4)))
+    points = [i for i, trace in enumerate(fig.data) if trace.customdata is not None]  # what a click or lasso picks
+    marks = [trace for trace in fig.data[max(points) + 1:]]
+    # WebGL like the points, and after them: plotly lays SVG traces under the WebGL canvas
+    assert {trace.type for trace in fig.data} == {"scattergl"} and len(marks) == 5 * 3
+    for first in range(0, len(marks), 3):
+        white, dark, top = marks[first:first + 3]
+        assert white.name == dark.name == top.name == top.legendgroup
+        assert [white.showlegend, dark.showlegend, top.showlegend] == [False, False, True]
+        colour = (lambda t: t.marker.line.color) if top.marker.color == "rgba(0,0,0,0)" else (lambda t: t.marker.color)
+        assert [colour(white), colour(dark)] == list(HALO) and colour(top) not in HALO
+        assert all(t.hoverinfo == "skip" and t.unselected.marker.opacity == 1 for t in (white, dark, top))
+    assert [m.name for m in marks[2::3]] == ["daydream", "neighbours", "8 nearest on the map", "selected", "your image"]
+
+
+def test_a_continuous_colouring_has_a_colour_bar_and_no_label_legend():
+    fig = _marks_figure(values=np.linspace(0, 5, 300), value_name="code cost (nats)", selected=np.zeros(2))
+    points = [trace for trace in fig.data if trace.customdata is not None]
+    assert len(points) == 10 and not any(trace.showlegend for trace in points)
+    assert fig.layout.coloraxis.colorbar.title.text == "code cost (nats)" and fig.layout.coloraxis.cmax == 5
+    assert [trace.name for trace in fig.data if trace.showlegend] == ["selected"]
+    assert fig.layout.legend.title.text == ""
+
+
+def test_the_box_or_lasso_tool_stays_after_a_selection_and_the_map_and_pictures_say_what_they_show(monkeypatch,
+                                                                                                    tmp_path):
+    monkeypatch.setenv("ACN_EXPLORER_HOME", str(tmp_path))
+    at = _open_map(sample=12)
+    chart = at.get("plotly_chart")[0].proto
+    assert json.loads(chart.spec)["layout"]["dragmode"] == "pan"
+    assert chart.alt == ("Map of 4,000 training codes in 2-D, coloured by label; a star marks sample #12, label 6; "
+                         "rings mark its 8 nearest neighbours in code space.")
+    alts = [picture.alt for picture in at.get("image")[0].proto.imgs]
+    assert alts[:2] == ["training sample 12, label 6", "reconstruction of training sample 12, label 6, z = c"]
+    box = {"x": [-20.0, 20.0], "y": [-20.0, 20.0]}
+    for event, tool in (({"box": [box]}, "select"), ({"lasso": [box]}, "lasso"),
+                        ({"points": [{"customdata": [42, 0]}]}, "lasso")):  # a click keeps the last region's tool
+        at.session_state["latent_map"] = {"selection": {"points": [], "box": [], "lasso": [], **event}}
+        at.run()
+        assert json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["dragmode"] == tool

@@ -29,7 +29,4 @@ navigation = st.navigation([
 lesson.before_page(navigation)
 explorer.model_picker()
 explorer.teacher_login()
-try:
-    navigation.run()
-finally:
-    lesson.after_page(navigation)
+navigation.run()

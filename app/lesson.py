@@ -1,52 +1,33 @@
-"""The lesson runner: a lesson bar on every page while a lesson is active (the step's title, text and task,
-Back / Next / Skip, progress), opening each step's view (page, model, sample, region, colouring, ...) through
-session state, noticing when the student has done the step's task, and presenter mode for a projector.
+"""The lesson runner: a compact lesson bar on every page while a lesson is active (the step's title, text and
+task, Back / Next / Skip), opening each step's view, noticing when the student has done the step's task, and
+presenter mode for a projector.
 
-Noticing is a diff: when a step's page has drawn once, the runner keeps a fingerprint of the session keys that
-the step's task changes (a map event, the daydream's frame count, the canvas, ...); a different fingerprint
-later means the student acted. Lesson text is always shown as text (`as_plain_markdown`), never as HTML."""
+It knows pages only through their declarations in `state.PAGES`: a step's view is opened with
+`state.open_view`, and "done" is a change, since the step opened, of a key its page declares for the step's
+action (`state.watch`). The bar stays at the top of the window (sticky) and brings the control the step
+outlines into view below it. Lesson text is always shown as text (`as_plain_markdown`), never as HTML."""
 from __future__ import annotations
 
-import hashlib
-import numpy as np
 import streamlit as st
-from streamlit.runtime.scriptrunner_utils.exceptions import ScriptControlException
 
 from app import explorer, figures, lesson_kit, state
 from acn_core.teaching import lesson as lessons
 from acn_core.teaching import ACTIONS, Lesson, LessonError, as_plain_markdown
 
 PAGES = explorer.REPO / "pages"
-MAPS = ("latent_map", "compare_map_a", "compare_map_b")
 OWN_KEYS = lesson_kit.OWN_KEYS
+HEADER_REM = 3.75  # the height of Streamlit's header, over the top of the page outside presenter mode
 
 
 def pages() -> set[str]:
     return {p.stem for p in PAGES.glob("*.py")}
 
 
-# ---- applying a step -------------------------------------------------------------------------------------------
+# ---- opening a step ------------------------------------------------------------------------------------------
 
-def _apply(step: lessons.Step) -> list[str]:
-    """Put the step's view into session state (before its page draws); notes for keys that could not be used."""
-    notes, session = [], st.session_state
-    state.set_region(None)
-    session.pop("held_out_pick", None)
-    for key, value in step.state.items():
-        if key == "model":
-            session["model_label"] = value
-        elif key == "sel":
-            session["_url_selection"] = str(value)
-        elif key in state.URL_KEYS and key not in OWN_KEYS:
-            try:
-                session[key] = state.URL_KEYS[key](str(value).lower() if isinstance(value, bool) else str(value))
-            except ValueError:
-                notes.append(f"{key} = {str(value)[:40]!r} cannot be used; ignored.")
-        else:
-            notes.append(f"this app has no view key {key!r}; ignored.")
-    if "dd_start" in step.state:
-        session["dd_start_mode"] = "index"
-    return notes
+def nearest(usable: list[int], number: int) -> int:
+    """The 1-based number of the usable step nearest to step `number` (the later one on a tie)."""
+    return min(usable, key=lambda n: (abs(n + 1 - number), -n)) + 1
 
 
 def open_step(number: int) -> None:
@@ -56,16 +37,16 @@ def open_step(number: int) -> None:
     active: Lesson = session["_lesson"]
     usable = session["_lesson_usable"]
     if number - 1 not in usable:
-        session["_lesson_notes"] = session["_lesson_notes"] + [f"The lesson has no step {number}; it opens at its "
-                                                               f"first step."]
-        number = usable[0] + 1
+        opened = nearest(usable, number)
+        note = f"Step {number} of this lesson cannot be shown here; it opens at step {opened}, the nearest."
+        session["_lesson_notes"] = [*session["_lesson_notes"], note]
+        number = opened
     step = active.steps[number - 1]
     session["step"] = number
-    session["_lesson_step_notes"] = _apply(step)
+    session["_lesson_step_notes"] = state.open_view(step.page, step.state)
     session["_lesson_goto"] = step.page
-    session["_lesson_baseline"] = WATCHERS[step.expect](session) if step.expect else None
     session["_lesson_done"] = False
-    session.pop("_lesson_drawn", None)
+    session["_lesson_baseline"] = state.watch(step.page, step.expect) if step.expect else None
 
 
 def start(active: Lesson, name: str | None, number: int = 1, present: bool = False) -> None:
@@ -80,7 +61,7 @@ def start(active: Lesson, name: str | None, number: int = 1, present: bool = Fal
 
 def stop() -> None:
     for key in ("_lesson", "lesson", "step", "present", "_lesson_goto", "_lesson_baseline", "_lesson_usable",
-                "_lesson_drawn", "_lesson_done"):
+                "_lesson_done"):
         st.session_state.pop(key, None)
     for key in OWN_KEYS:
         st.query_params.pop(key, None)
@@ -94,89 +75,57 @@ def _move(offset: int) -> None:
 
 # ---- noticing the student's action --------------------------------------------------------------------------
 
-def _digest(value) -> str:
-    """A short fingerprint of a session value (arrays by their bytes)."""
-    raw = value.tobytes() if isinstance(value, np.ndarray) else repr(value).encode()[:200000]
-    return hashlib.sha1(raw).hexdigest()
+def _waits(step: lessons.Step) -> bool:
+    """Whether the step waits for an action its page can produce (and the presenter is not driving)."""
+    return step.expect in state.actions(step.page) and not st.session_state.get("present")
 
 
-def _selection(event, part: str) -> str:
-    """One part of a map event ("points", "box" or "lasso"); an absent or empty event reads as empty."""
-    try:
-        return _digest(list(event["selection"].get(part) or []))
-    except (KeyError, TypeError, AttributeError):
-        return _digest([])
-
-
-def _png(value) -> str | None:
-    try:
-        png = value["png"]
-    except (KeyError, TypeError, IndexError):
-        png = getattr(value, "png", None)
-    return _digest(png) if png else None
-
-
-def _prefixed(prefix: str):
-    return lambda s: {k: _digest(s[k]) for k in list(s) if isinstance(k, str) and k.startswith(prefix)}
-
-
-WATCHERS = {  # expect -> {session key: fingerprint}; "absent" and "as the page first draws it" read the same
-    "click": lambda s: {"sample": int(s.get("sample", 0)), "held_out_pick": s.get("held_out_pick"),
-                        **{m: _selection(s.get(m), "points") for m in MAPS}},
-    "region": lambda s: {"map_rank_go": bool(s.get("map_rank_go")),
-                         **{f"{m}.{part}": _selection(s.get(m), part) for m in MAPS for part in ("box", "lasso")}},
-    "draw": lambda s: {"yd_canvas": _png(s.get("yd_canvas")), "yd_upload": _digest(s.get("yd_upload"))},
-    "edit": _prefixed("edit_"),
-    "neighbour": _prefixed("why_"),
-    "walk": _prefixed("walk_"),
-    "colour": lambda s: {"map_colour": s.get("map_colour"), "compare_colour": s.get("compare_colour")},
-    "daydream": lambda s: {"daydream": (id(s["daydream"]), len(s["daydream"].get("frames", [])),
-                                        bool(s["daydream"].get("playing"))) if isinstance(s.get("daydream"), dict)
-                           else None},
-}
-
-
-def _changed(expect: str, before, after) -> bool:
-    if expect == "daydream":  # a step taken, or Play pressed, in the chain shown now
-        if after is None:
-            return False
-        frames_before = before[1] if before is not None and before[0] == after[0] else 1
-        return after[2] or after[1] > frames_before
-    return before != after
-
-
-def _check_done(current_page: str, adopt_new_keys: bool) -> None:
-    """Compare the step's watched keys with their values when the step opened; keys that first appear when
-    the page draws (a page's own sliders) take their first value as the baseline."""
+def _check_done(current_page: str) -> None:
+    """Done: a key the step's page declares for the step's action changed since the step opened. Checked before
+    the page draws: every declared action reaches session state before the run (a widget, a callback, a map
+    event), so the bar drawn next already says it."""
     session = st.session_state
     step = session["_lesson"].steps[session["step"] - 1]
-    baseline = session.get("_lesson_baseline")
-    if step.expect is None or session.get("_lesson_done") or current_page != step.page or baseline is None:
-        return
-    now = WATCHERS[step.expect](session)
-    if any(_changed(step.expect, baseline[k], now[k]) for k in baseline.keys() & now.keys()):
-        session["_lesson_done"] = True
-    elif adopt_new_keys:
-        baseline.update({k: v for k, v in now.items() if k not in baseline})
+    if _waits(step) and not session.get("_lesson_done") and current_page == step.page:
+        session["_lesson_done"] = state.watch(step.page, step.expect) != session.get("_lesson_baseline")
 
 
 # ---- the bar --------------------------------------------------------------------------------------------------
 
-def _numbers(step: lessons.Step) -> dict:
-    """The model numbers that the step's text asks for: `{a.x}`, `{b.x}` (the Compare pair), `{model.x}`."""
-    tokens = lessons.number_tokens(step.text + step.todo)
-    if not tokens:
-        return {}
-    labels = {"a": step.state.get("compare_a"), "b": step.state.get("compare_b"),
-              "model": step.state.get("model", st.session_state.get("model_label"))}
-    models, numbers = explorer.available_models(), {}
-    for token in tokens:
-        which, metric = token.split(".", 1)
-        if metric not in {key for _, key in explorer.COMPARE_ROWS}:
-            continue  # not a number the app knows: the token stays as written
-        bundle = explorer.load_bundle(models[labels[which]]) if labels.get(which) in models else None
-        numbers[token] = None if bundle is None else getattr(bundle.evaluation, metric)
-    return numbers
+_focus = st.components.v2.component(
+    "acn_lesson_focus",
+    html="<span></span>",
+    js="""
+export default function({ data }) {
+  // once per step: from the top of the page, bring the outlined controls into view below the lesson bar, again
+  // while the page is still drawing, until the student scrolls or clicks
+  if (window.__acnLessonFocus === data.id) return;
+  window.__acnLessonFocus = data.id;
+  const main = document.querySelector('[data-testid="stMain"]');
+  if (!main) return;
+  main.scrollTop = 0;
+  let moved = false;
+  for (const kind of ["wheel", "touchstart", "mousedown"]) {
+    main.addEventListener(kind, () => { moved = true; }, {once: true, passive: true});
+  }
+  const until = performance.now() + 8000;
+  const place = () => {
+    if (moved || window.__acnLessonFocus !== data.id || performance.now() > until) return;
+    const bar = document.querySelector(".st-key-lesson_bar");
+    const shown = data.keys.map(k => document.querySelector(".st-key-" + k)).filter(t => t && t.offsetHeight > 0);
+    if (bar && shown.length) {
+      const top = Math.min(...shown.map(t => t.getBoundingClientRect().top));
+      const bottom = Math.max(...shown.map(t => t.getBoundingClientRect().bottom));
+      const room = bar.getBoundingClientRect().bottom + 8, end = main.getBoundingClientRect().bottom - 8;
+      const by = top < room ? top - room : bottom > end ? Math.min(bottom - end, top - room) : 0;
+      if (Math.abs(by) > 2) main.scrollTop += by;
+    }
+    setTimeout(place, 150);
+  };
+  place();
+}
+""",
+)
 
 
 def _css(step: lessons.Step, present: bool) -> str:
@@ -184,59 +133,83 @@ def _css(step: lessons.Step, present: bool) -> str:
     rules = [f".st-key-{key} {{ outline: 3px solid #ffd400; outline-offset: 4px; border-radius: 6px; "
              f"animation: acn-lesson-pulse 1.6s ease-in-out infinite; }}" for key in step.highlight]
     rules.append("@keyframes acn-lesson-pulse { 50% { outline-color: rgba(255, 212, 0, 0.25); } }")
+    # the bar sticks to the top of the window, painted with the app's background (inherited down to it), and
+    # covers the strip under Streamlit's see-through header outside presenter mode
+    header = 0 if present else HEADER_REM
+    rules.append('[data-testid="stAppViewContainer"], [data-testid="stAppViewContainer"] > :has(> [data-testid='
+                 '"stMain"]), [data-testid="stMain"], [data-testid="stMainBlockContainer"],'
+                 ' [data-testid="stMainBlockContainer"] > [data-testid="stVerticalBlock"]'
+                 ' { background-color: inherit; }'
+                 ' [data-testid="stLayoutWrapper"]:has(> .st-key-lesson_bar) { position: sticky; z-index: 99; top: 0;'
+                 f' background-color: inherit; padding-top: {header}rem; margin-top: -{header}rem; }}'
+                 ' .st-key-lesson_bar { padding: 0.3rem 0.8rem 0.4rem; gap: 0.2rem; }'
+                 ' .st-key-lesson_bar h3 { font-size: 1.15rem; padding: 0; }'
+                 ' .st-key-lesson_bar button { min-height: 2rem; padding: 0.1rem 0.6rem; }'
+                 ' [data-testid="stLayoutWrapper"]:has(> .st-key-lesson_head) { display: none; }')
     if present:
         rules += [f".st-key-{key} {{ display: none !important; }}" for key in step.hide]
         rules.append('[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stHeader"],'
                      ' [data-testid="stExpandSidebarButton"] { display: none !important; }'
-                     ' html { font-size: 21px; } .stMainBlockContainer { max-width: 100%; padding: 1.2rem 2rem; }'
+                     ' html { font-size: 19px; } .stMainBlockContainer { max-width: 100%; padding: 0.6rem 2rem; }'
                      ' .stMainBlockContainer h1 { display: none; }'
                      f' [data-testid="stImage"] [style*="width: {figures.IMAGE_PX}px"]'
                      f' {{ width: {round(figures.IMAGE_PX * 1.4)}px !important; }}'
-                     ' .st-key-lesson_bar p { font-size: 1.1rem; }')
+                     ' .st-key-lesson_bar p { font-size: 0.95rem; line-height: 1.45; }')
     return "<style>" + "\n".join(rules) + "</style>"
+
+
+def _controls(row, position: int, count: int, pending: bool, present: bool) -> None:
+    """Where the lesson stands, Back / Next / Skip, the text's hide / show, and the lesson's options."""
+    session = st.session_state
+    last = position == count - 1
+    row.caption(f"step {position + 1} of {count}", width="content")
+    row.button("Back", key="lesson_back", icon=":material/arrow_back:", disabled=position == 0, on_click=_move,
+               args=(-1,), shortcut="Left" if present else None)
+    row.button("Next", key="lesson_next", icon=":material/arrow_forward:", type="primary", disabled=pending or last,
+               on_click=_move, args=(1,), shortcut="Right" if present else None)
+    if pending and not last:
+        row.button("Skip", key="lesson_skip", on_click=_move, args=(1,))
+    hidden = bool(session.get("lesson_text_hidden"))
+    row.button("Show text" if hidden else "Hide text", key="lesson_text", type="tertiary",
+               icon=":material/expand_more:" if hidden else ":material/expand_less:",
+               on_click=lambda: session.update(lesson_text_hidden=not hidden))
+    with row.popover("More", icon=":material/more_vert:"):
+        st.caption(as_plain_markdown(session["_lesson"].title))
+        session["lesson_present_toggle"] = present
+        st.toggle("Presenter mode", key="lesson_present_toggle", help="Hide the sidebar and the controls this step "
+                  "does not need, enlarge text and pictures; the arrow keys move between steps.",
+                  on_change=lambda: session.update(present=session["lesson_present_toggle"]))
+        st.button("End lesson", key="lesson_end", icon=":material/close:", on_click=stop, type="tertiary")
 
 
 def _bar(current_page: str) -> None:
     session = st.session_state
-    active: Lesson = session["_lesson"]
     number, usable, present = session["step"], session["_lesson_usable"], bool(session.get("present"))
-    step = active.steps[number - 1]
-    position = usable.index(number - 1)
-    st.markdown(_css(step, present), unsafe_allow_html=True)  # static CSS of ours (see _css)
-    numbers = _numbers(step)
-    pending = step.expect is not None and not session.get("_lesson_done") and not present
-    last = position == len(usable) - 1
+    step = session["_lesson"].steps[number - 1]
+    with st.container(key="lesson_head"):  # hidden: our CSS and the scrolling, taking no room
+        st.markdown(_css(step, present), unsafe_allow_html=True)  # static CSS of ours (see _css)
+        _focus(key="lesson_focus", data={"id": f"{session.get('lesson')}/{number}/{present}",
+                                         "keys": list(step.highlight)})
+    numbers = lesson_kit.numbers(step)
+    pending = _waits(step) and not session.get("_lesson_done")
     with st.container(border=True, key="lesson_bar"):
-        head, controls = st.columns([3, 2], vertical_alignment="center")
-        head.caption(as_plain_markdown(f"{active.title} · step {position + 1} of {len(usable)}"))
-        head.subheader(as_plain_markdown(step.title), anchor=False)
-        buttons = controls.columns(3)
-        buttons[0].button("Back", key="lesson_back", icon=":material/arrow_back:", disabled=position == 0,
-                          on_click=_move, args=(-1,), shortcut="Left" if present else None, width="stretch")
-        buttons[1].button("Next", key="lesson_next", icon=":material/arrow_forward:", type="primary",
-                          disabled=pending or last, on_click=_move, args=(1,), shortcut="Right" if present else None,
-                          width="stretch")
-        if pending and not last:
-            buttons[2].button("Skip", key="lesson_skip", on_click=_move, args=(1,), width="stretch")
-        st.progress((position + 1) / len(usable))
-        st.markdown(as_plain_markdown(lessons.fill_numbers(step.text, numbers)))
-        if step.todo:
-            st.markdown("**Your turn:** " + as_plain_markdown(lessons.fill_numbers(step.todo, numbers)))
-        if step.expect is not None and session.get("_lesson_done"):
+        row = st.container(horizontal=True, vertical_alignment="center")
+        row.subheader(as_plain_markdown(step.title), anchor=False)
+        _controls(row, usable.index(number - 1), len(usable), pending, present)
+        if not session.get("lesson_text_hidden"):
+            lines = [as_plain_markdown(lessons.fill_numbers(step.text, numbers))]
+            if step.todo:
+                lines.append("**Your turn:** " + as_plain_markdown(lessons.fill_numbers(step.todo, numbers)))
+            if pending:
+                lines.append(f"*Next opens when you {ACTIONS[step.expect]}; or skip this step.*")
+            st.markdown("  \n".join(lines))
+        if _waits(step) and session.get("_lesson_done"):
             st.success("Done. Go on to the next step when you are ready.", icon=":material/check_circle:")
-        elif pending:
-            st.caption(f"Next opens when you {ACTIONS[step.expect]}; or skip this step.")
         if current_page != step.page:
             st.button("Back to this step's view", key="lesson_reopen", icon=":material/undo:", on_click=open_step,
                       args=(number,))
         for note in session.get("_lesson_notes", []) + session.get("_lesson_step_notes", []):
             st.warning(note)
-        options = st.columns([1.5, 1, 3])
-        session["lesson_present_toggle"] = present
-        options[0].toggle("Presenter mode", key="lesson_present_toggle", help="Hide the sidebar and the controls this "
-                          "step does not need, enlarge text and pictures; the arrow keys move between steps.",
-                          on_change=lambda: session.update(present=session["lesson_present_toggle"]))
-        options[1].button("End lesson", key="lesson_end", icon=":material/close:", on_click=stop, type="tertiary")
     session["_lesson_notes"] = []
 
 
@@ -255,11 +228,10 @@ def _open_link() -> None:
     start(active, name, 1, present=bool(session.get("present")))
     if "_lesson" not in session:
         return
-    if raw_step is not None and (str(raw_step) != str(number) or not 0 < number <= len(active.steps)
-                                 or number - 1 not in session["_lesson_usable"]):
-        session["_lesson_notes"].append(f"This lesson has no step {str(raw_step)[:20]!r} that can be shown here; "
-                                        "it opens at its first step.")
-    elif number - 1 in session["_lesson_usable"]:
+    if raw_step is not None and str(raw_step) != str(number):  # not a whole number: the first step, and a note
+        session["_lesson_notes"].append(f"This lesson has no step {str(raw_step)[:20]!r}; it opens at its first "
+                                        "step.")
+    elif number != 1:
         open_step(number)
 
 
@@ -277,7 +249,7 @@ def before_page(navigation) -> None:
     goto = session.pop("_lesson_goto", None)
     if goto is not None and goto != current:
         st.switch_page(f"../pages/{goto}.py")
-    _check_done(current, adopt_new_keys=session.get("_lesson_drawn") != session["step"])
+    _check_done(current)
     _bar(current)
     if session.get("lesson"):
         st.query_params.update(lesson=session["lesson"], step=str(session["step"]))
@@ -285,18 +257,3 @@ def before_page(navigation) -> None:
             st.query_params["present"] = "1"
         else:
             st.query_params.pop("present", None)
-
-
-def after_page(navigation) -> None:
-    """Call after the page ran: notice the student's action, and adopt the keys the page's first drawing
-    created. When the page stopped early or a rerun is pending, session state is closed; nothing to do then."""
-    try:
-        session = st.session_state
-        if "_lesson" not in session or "step" not in session:
-            return
-        current = navigation.url_path or "home"
-        _check_done(current, adopt_new_keys=True)
-        if current == session["_lesson"].steps[session["step"] - 1].page:
-            session["_lesson_drawn"] = session["step"]
-    except ScriptControlException:
-        return

@@ -174,8 +174,9 @@ def _step_drawn(page, step, since: float, finished: list[tuple[float, str]], tim
     (one on the Latent map, two on Compare) drawn with points."""
     from playwright.sync_api import expect
 
-    # the lesson bar's heading (a page's own title may say the same)
-    expect(page.get_by_role("heading", name=step.title, exact=True).first).to_be_visible(timeout=timeout * 1000)
+    # the lesson bar's heading (a page's own title and the sidebar may say the same)
+    bar = page.locator(".st-key-lesson_bar")
+    expect(bar.get_by_role("heading", name=step.title, exact=True)).to_be_visible(timeout=timeout * 1000)
     deadline = time.perf_counter() + timeout
     while not any(t > since and name == step.page for t, name in finished):
         if time.perf_counter() > deadline:

@@ -7,10 +7,36 @@ from app import explorer, lesson, lesson_kit
 from acn_core.teaching import lesson as lessons
 from acn_core.teaching import Lesson, LessonError, as_plain_markdown
 
+UPLOAD_MB = lessons.MAX_FILE_BYTES // 1_000_000  # the uploader's own limit, in whole MB of 1,000,000 bytes
+
+
+def save_draft() -> None:
+    """Save the lesson being made under the name typed (a callback: the list above shows it at once)."""
+    session, name = st.session_state, st.session_state.get("lessons_name", "")
+    try:
+        if name in lessons.names(lesson_kit.BUILT_IN):
+            raise LessonError(f"{name!r} is the name of a built-in lesson; choose another")
+        draft = lesson_kit.check_steps(lessons.parse(session["lesson_draft"].to_bytes()))
+        lessons.save(lesson_kit.server_folder(), name, draft)
+    except (LessonError, OSError) as err:
+        session["_lessons_saved"] = (False, f"Not saved: {err}.")
+    else:
+        session["_lessons_saved"] = (True, name)
+
+
+def delete(name: str) -> None:
+    try:
+        lessons.delete(lesson_kit.server_folder(), name)
+    except (LessonError, OSError) as err:
+        st.session_state["_lessons_deleted"] = f"Not deleted: {err}."
+
+
 st.title("Lessons")
 manage = explorer.may_manage()
 st.caption("A lesson walks through the app's real views step by step: each step opens a page with a chosen "
            "model, sample, region or pair, says what to look at, and waits for the student to act.")
+if "_lessons_deleted" in st.session_state:
+    st.error(st.session_state.pop("_lessons_deleted"))
 
 for name, built_in, item in lesson_kit.catalogue():
     with st.container(border=True):
@@ -26,27 +52,24 @@ for name, built_in, item in lesson_kit.catalogue():
                       on_click=lesson.start, args=(item, name), kwargs={"present": True})
         row[2].download_button("Download", item.to_bytes(), f"{name}.json", "application/json",
                                key=f"lessons_download_{name}", icon=":material/download:")
-        if not built_in and row[3].button("Delete", key=f"lessons_delete_{name}", icon=":material/delete:",
-                                          disabled=not manage,
-                                          help=None if manage else "Teacher only (classroom mode)"):
-            try:
-                lessons.delete(lesson_kit.server_folder(), name)
-            except (LessonError, OSError) as err:
-                st.error(f"Not deleted: {err}")
-            else:
-                st.rerun()
+        if not built_in:
+            row[3].button("Delete", key=f"lessons_delete_{name}", icon=":material/delete:", disabled=not manage,
+                          on_click=delete, args=(name,), help=None if manage else "Teacher only (classroom mode)")
         st.caption("Link to this lesson (presenter mode: add &present=1):")
         st.code(lesson_kit.share_link(name), language=None)
 
 st.header("Make a lesson")
-uploaded = st.file_uploader(f"Upload a lesson file (.json, at most {lessons.MAX_FILE_BYTES // 1024} KiB)", type=["json"], key="lessons_upload")
+uploaded = st.file_uploader(f"Upload a lesson file (.json, at most {UPLOAD_MB} MB)", type=["json"],
+                            key="lessons_upload", max_upload_size=UPLOAD_MB)
 if uploaded is not None and st.session_state.get("_lessons_uploaded") != uploaded.file_id:
     st.session_state["_lessons_uploaded"] = uploaded.file_id
     try:
-        st.session_state["lesson_draft"] = lessons.parse(uploaded.getvalue()[:lessons.MAX_FILE_BYTES + 1])
+        if uploaded.size > lessons.MAX_FILE_BYTES:  # judged by its size, before it is read
+            raise LessonError(lessons.too_big("the file", uploaded.size))
+        st.session_state["lesson_draft"] = lesson_kit.check_steps(lessons.parse(uploaded.getvalue()))
         st.success(f"Opened {uploaded.name}: you can start it, change it, or save it on the server.")
     except LessonError as err:
-        st.error(f"{uploaded.name} is not a lesson this app can use: {err}")
+        st.error(f"{uploaded.name} is not a lesson this app can use: {err}.")
 if "lesson_draft" not in st.session_state:
     st.info("Start a new lesson (or upload one), then open any page, set up the view you want and press "
             "'Add this view as a step' in the sidebar: every view is already in the URL, so a step is the view.")
@@ -68,9 +91,11 @@ def move(index: int, offset: int) -> None:
 
 for index, step in enumerate(draft.steps):
     row = st.columns([6, 0.6, 0.6, 0.6])
-    row[0].markdown(f"**{index + 1}. {as_plain_markdown(step.title)}** · page {as_plain_markdown(step.page)}"
-                    f"{' · waits for: ' + lessons.ACTIONS[step.expect] if step.expect else ''}  \n"
-                    f"{as_plain_markdown(step.text)}")
+    details = [f"page {step.page}"] + ([f"waits for: {lessons.ACTIONS[step.expect]}"] if step.expect else []) + \
+        ([f"outlines: {', '.join(step.highlight)}"] if step.highlight else [])
+    row[0].markdown(f"**{index + 1}. {as_plain_markdown(step.title)}** · {as_plain_markdown(' · '.join(details))}  \n"
+                    f"{as_plain_markdown(step.text)}"
+                    + (f"  \n*Your turn:* {as_plain_markdown(step.todo)}" if step.todo else ""))
     row[1].button("", key=f"lessons_up_{index}", icon=":material/arrow_upward:", on_click=move, args=(index, -1),
                   disabled=index == 0, help="Move up")
     row[2].button("", key=f"lessons_down_{index}", icon=":material/arrow_downward:", on_click=move,
@@ -86,16 +111,14 @@ actions[0].button("Try it", key="lessons_try", icon=":material/play_arrow:", on_
                   args=(draft, None))
 actions[1].download_button("Download", draft.to_bytes(), "lesson.json", "application/json", key="lessons_download",
                            icon=":material/download:")
-name = actions[2].text_input("Name on the server", key="lessons_name", placeholder="e.g. week-3-acn",
-                             label_visibility="collapsed")
-if actions[3].button("Save on server", key="lessons_save", icon=":material/save:", disabled=not manage,
-                     help=None if manage else "Teacher only (classroom mode): enter the passphrase in the sidebar"):
-    try:
-        if name in lessons.names(lesson_kit.BUILT_IN):
-            raise LessonError(f"{name!r} is the name of a built-in lesson; choose another")
-        lessons.save(lesson_kit.server_folder(), name, lessons.parse(draft.to_bytes()))
-    except (LessonError, OSError) as err:
-        st.error(f"Not saved: {err}")
-    else:
-        st.success(f"Saved as {name!r}. Share it with this link:")
-        st.code(lesson_kit.share_link(name), language=None)
+actions[2].text_input("Name on the server", key="lessons_name", placeholder="e.g. week-3-acn",
+                      label_visibility="collapsed")
+actions[3].button("Save on server", key="lessons_save", icon=":material/save:", disabled=not manage,
+                  on_click=save_draft,
+                  help=None if manage else "Teacher only (classroom mode): enter the passphrase in the sidebar")
+saved, said = st.session_state.pop("_lessons_saved", (None, ""))
+if saved:
+    st.success(f"Saved as {said!r} (listed above). Share it with this link:")
+    st.code(lesson_kit.share_link(said), language=None)
+elif saved is False:
+    st.error(said)

@@ -1,5 +1,7 @@
 """Lessons: the schema and its caps (BAD_INPUTS row 37), the built-in tour walked step by step in AppTest doing
-each step's action, lesson links, a teacher's lesson made from views, and presenter mode."""
+each step's action, lesson links, a teacher's lesson made from views, presenter mode, and the declared state
+lessons run on (app/state.py's PAGES)."""
+import ast
 import base64
 import io
 import json
@@ -11,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from acn_core.teaching import lesson as lessons
 from acn_core.teaching.lesson import LessonError
+from app import state
 
 REPO = Path(__file__).resolve().parents[1]
 HOME_SCRIPT = str(REPO / "app" / "Home.py")
@@ -64,7 +67,8 @@ def test_ten_thousand_steps_and_megabytes_of_text_are_refused():  # row 37: caps
     many["steps"] = many["steps"] * 10_000
     with pytest.raises(LessonError, match="the lesson has 10,000 steps; at most 60"):
         lessons.parse(many)
-    with pytest.raises(LessonError, match="bytes; a lesson is at most 262,144 bytes"):
+    many["steps"] *= 3
+    with pytest.raises(LessonError, match=r"bytes \(1\.\d MB\); a lesson is at most 1,000,000 bytes \(1 MB\)"):
         lessons.parse(json.dumps(many))  # the file itself is too big before it is even parsed
     with pytest.raises(LessonError, match="step 1.text has 3,000,000 characters; at most 1,500"):
         lessons.parse(a_lesson(text="x" * 3_000_000))
@@ -81,6 +85,17 @@ def test_html_and_markdown_in_a_caption_are_shown_as_text():  # row 37: nothing 
     assert "$" not in shown.replace("\\$", "") and "[" not in shown.replace("\\[", "")
 
 
+def test_urls_in_a_caption_stay_text_and_never_become_links():  # bad inputs: bare URLs, <iframe>, [text](url)
+    text = ("see https://example.com/a?b=1 or www.example.org, mail teacher@school.org; "
+            "<iframe src='https://evil.example'></iframe> [click](http://evil.example) HTTPS://X.ORG")
+    shown = lessons.as_plain_markdown(lessons.parse(a_lesson(text=text)).steps[0].text)
+    # Streamlit's markdown links what reads as a URL after escapes are undone: the text must hold none
+    read = shown.replace("\\", "")
+    for autolink in ("http:", "https:", "HTTPS:", "www.", "teacher@"):
+        assert autolink not in read, autolink
+    assert read.replace("\u2060", "") == text  # what is shown is exactly what was written
+
+
 def test_steps_on_a_missing_page_or_model_are_skipped_with_a_note_naming_them():  # row 37
     obj = a_lesson()
     obj["steps"] += [{"title": "Gone", "text": "t", "page": "no_such_page"},
@@ -93,8 +108,21 @@ def test_steps_on_a_missing_page_or_model_are_skipped_with_a_note_naming_them():
 
 
 def test_numbers_in_a_sentence_come_from_the_model():
-    assert lessons.fill_numbers("KL {a.kl_nats}, k-NN {b.x}, {c.y}", {"a.kl_nats": 2.7012, "b.x": 0.39}) == \
-        "KL 2.70, k-NN 0.390, {c.y}"
+    assert lessons.fill_numbers("KL {a.kl_nats}, k-NN {b.x}, {c.y}, {walk.trend} at {walk.frame}, {d.z}",
+                                {"a.kl_nats": 2.7012, "b.x": 0.39, "walk.trend": "rises above both ends",
+                                 "walk.frame": 5, "d.z": None}) == \
+        "KL 2.70, k-NN 0.390, {c.y}, rises above both ends at 5, n/a"
+
+
+@pytest.mark.parametrize("nats, trend, frame", [
+    ([15.5, 20.0, 34.3, 12.0, 4.8], "rises above both ends", 2),  # a bump between two classes
+    ([15.5, 13.4, 11.2, 11.9, 13.4], "dips below both ends", 2),  # two of a kind: the middle is cheaper
+    ([15.5, 12.0, 9.0, 4.8], "stays between the two ends", 1),
+    ([15.5, 4.8], None, None),  # no frame in between
+])
+def test_a_walk_is_said_to_rise_or_dip_from_its_costs(nats, trend, frame):
+    said = lessons.walk_numbers(nats)
+    assert (said["trend"], said["frame"], said["a_nats"], said["b_nats"]) == (trend, frame, nats[0], nats[-1])
 
 
 def test_lessons_are_saved_atomically_listed_and_deleted(tmp_path):
@@ -123,6 +151,11 @@ def open_link(query: str, **state) -> AppTest:
 
 def bar_title(at: AppTest) -> str:
     return at.subheader[0].value
+
+
+def bar_text(at: AppTest) -> str:
+    """The lesson bar's text as markdown (the first markdown after the bar's title)."""
+    return next(m.value for m in at.markdown if not m.value.startswith("<style>"))
 
 
 def next_step(at: AppTest) -> None:
@@ -172,7 +205,7 @@ def test_the_whole_tour_step_by_step_doing_each_action():
         seen.append(at.session_state["step"])
         assert bar_title(at) == step.title
         if step.expect:  # Next waits for the action, then opens
-            assert at.button(key="lesson_next").disabled and any("Next opens when you" in c.value for c in at.caption)
+            assert at.button(key="lesson_next").disabled and "Next opens when you" in bar_text(at)
             do_the_action(at, step.expect)
             assert at.session_state["_lesson_done"], f"step {seen[-1]} ({step.expect}) did not notice the action"
             assert any("Done." in s.value for s in at.success)
@@ -189,18 +222,29 @@ def test_a_step_opens_its_view_and_skipping_moves_on():
     at = open_link("lesson=tour&step=5")
     assert bar_title(at) == "A powerful decoder, two priors"
     assert at.selectbox(key="compare_a").value == "paper-check/pixelcnn-spatial-standard (bundled)"
-    kl = " ".join(m.value for m in at.markdown)
-    assert "{a.kl_nats}" not in kl and r"KL 2\.70 against 4\.61 nats" in kl  # computed from the models' numbers
+    kl = bar_text(at)
+    assert "{a.kl_nats}" not in kl and r"\(KL\) of 2\.70 against 4\.61 nats" in kl  # computed from the models' numbers
     at.button(key="lesson_skip").click().run()
     assert bar_title(at) == "Daydreams" and at.session_state["dd_start"] == 12
     assert any("Start: sample #12" in c.value for c in at.caption)
 
 
-def test_a_link_to_a_missing_step_opens_the_first_with_a_message():
-    for step in ("99", "abc", "0"):
+def test_a_link_to_a_step_that_cannot_open_says_so_and_opens_the_nearest(explorer_home):
+    for step, title, note in (("99", "Train your own", ("Step 99 of this lesson cannot be shown here; it opens at step "
+                                                        "10, the nearest")),
+                              ("0", "A code is a point", "it opens at step 1, the nearest"),
+                              ("abc", "A code is a point", "This lesson has no step 'abc'; it opens at its first")):
         at = open_link(f"lesson=tour&step={step}")
-        assert bar_title(at) == "A code is a point"
-        assert any("has no step" in w.value for w in at.warning)
+        assert bar_title(at) == title
+        assert any(note in w.value for w in at.warning), [w.value for w in at.warning]
+    obj = a_lesson()  # step 2's model is not on this server: its link opens step 3, the later of the nearest two
+    obj["steps"] += [{"title": "Gone", "text": "t", "page": "latent_map", "state": {"model": "not-here"}},
+                     {"title": "Three", "text": "t", "page": "walk"}]
+    lessons.save(explorer_home / "lessons", "gaps", lessons.parse(obj))
+    at = open_link("lesson=gaps&step=2")
+    assert bar_title(at) == "Three" and at.session_state["step"] == 3
+    assert any("no model 'not-here'" in w.value for w in at.warning)
+    assert any("Step 2 of this lesson cannot be shown here; it opens at step 3" in w.value for w in at.warning)
     at = open_link("lesson=no-such-lesson&step=1")
     assert any("there is no lesson 'no-such-lesson'" in w.value for w in at.warning)
 
@@ -235,14 +279,26 @@ def test_a_teacher_makes_a_lesson_from_views_reorders_downloads_and_shares_it(ex
     at.switch_page("../pages/lessons.py").run()
     at.button(key="lessons_new").click().run()
     at.switch_page("../pages/latent_map.py").run()
-    for sample, title in ((7, "Seven"), (9, "Nine")):
-        at.number_input(key="sample_input").set_value(sample).run()
-        at.text_input(key="lesson_add_title").set_value(title)
-        at.text_area(key="lesson_add_text").set_value(f"<b>{title}</b> & more")
-        at.button(key="lesson_add").click().run()
+    assert at.selectbox(key="lesson_add_expect").options == ["(nothing)", "click a point (or type an index)",
+                                                              "change the colouring", "select a region (box or lasso)"]
+    at.number_input(key="sample_input").set_value(7).run()
+    at.text_input(key="lesson_add_title").set_value("Seven")
+    at.text_area(key="lesson_add_text").set_value("<b>Seven</b> & more")
+    at.text_input(key="lesson_add_todo").set_value("Click a 7.")
+    at.selectbox(key="lesson_add_expect").set_value("click")
+    at.selectbox(key="lesson_add_outline").set_value("latent_map")
+    at.button(key="lesson_add").click().run()
+    assert at.selectbox(key="lesson_add_expect").value == "(nothing)"  # never carried over to the next step
+    assert at.selectbox(key="lesson_add_outline").value == "(nothing)"
+    assert at.text_input(key="lesson_add_todo").value == ""
+    at.number_input(key="sample_input").set_value(9).run()
+    at.text_input(key="lesson_add_title").set_value("Nine")
+    at.button(key="lesson_add").click().run()
     draft = at.session_state["lesson_draft"]
-    assert [(s.title, s.state["sample"], s.page) for s in draft.steps] == [("Seven", 7, "latent_map"),
-                                                                           ("Nine", 9, "latent_map")]
+    assert [(s.title, s.state["sample"], s.page, s.todo, s.expect, s.highlight) for s in draft.steps] == [
+        ("Seven", 7, "latent_map", "Click a 7.", "click", ["latent_map"]), ("Nine", 9, "latent_map", "", None, [])]
+    at.switch_page("../pages/walk.py").run()  # another page offers what it can produce, and nothing else
+    assert at.selectbox(key="lesson_add_expect").options == ["(nothing)", "choose the two ends of the walk"]
     at.switch_page("../pages/lessons.py").run()
     at.button(key="lessons_down_0").click().run()
     assert [s.title for s in at.session_state["lesson_draft"].steps] == ["Nine", "Seven"]
@@ -254,6 +310,7 @@ def test_a_teacher_makes_a_lesson_from_views_reorders_downloads_and_shares_it(ex
     at.button(key="lessons_save").click().run()
     assert (explorer_home / "lessons" / "week-3.json").read_bytes() == raw
     assert any("?lesson=week-3&step=1" in c.value for c in at.code)
+    assert at.button(key="lessons_start_week-3")  # listed at once, in the same run
     at.button(key="lessons_delete_step_0").click().run()
     assert [s.title for s in at.session_state["lesson_draft"].steps] == ["Seven"]
     link = open_link("lesson=week-3&step=2")
@@ -312,13 +369,33 @@ def test_a_downloaded_lesson_uploads_back_identically_and_a_bad_file_is_refused(
     hostile = {"format": "acn-explorer-lesson", "version": 1, "title": "T",
                "steps": [{"title": "x", "text": "y" * 5000, "page": "home"}]}
     for name, raw, message in (("huge.json", json.dumps(hostile).encode(), "step 1.text has 5,000 characters"),
-                               ("big.json", b" " * (lessons.MAX_FILE_BYTES + 10), "a lesson is at most"),
+                               ("big.json", b" " * 5_300_000, ("the file has 5,300,000 bytes (5.3 MB); a lesson is "
+                                                               "at most 1,000,000 bytes (1 MB)")),
                                ("notes.json", b"\x89PNG not json", "not valid JSON")):
         at.file_uploader(key="lessons_upload").clear().upload(name, raw, "application/json").run()
         assert any(message in e.value for e in at.error), [e.value for e in at.error]
     assert at.session_state["lesson_draft"].to_bytes() == downloaded  # a refused file changes nothing
+    uploader = at.file_uploader(key="lessons_upload")  # the limit the label states is the one the widget enforces
+    assert "at most 1 MB" in uploader.label and uploader.proto.max_upload_size_mb * 10**6 == lessons.MAX_FILE_BYTES
     at.button(key="lessons_try").click().run()
     assert bar_title(at) == "A code is a point"
+
+
+def test_a_step_that_could_never_complete_is_refused_on_save_and_on_upload(explorer_home):
+    never = a_lesson(page="walk", expect="neighbour", title="Walk and wait")  # the walk has no neighbour to pick
+    at = AppTest.from_file(HOME_SCRIPT, default_timeout=180).run()
+    at.switch_page("../pages/lessons.py").run()
+    at.file_uploader(key="lessons_upload").upload("never.json", json.dumps(never).encode(), "application/json").run()
+    refusal = "step 1 (Walk and wait) waits for the student to pick another neighbour, which the page 'walk' cannot " \
+              "produce; there a step can wait for: choose the two ends of the walk"
+    assert any(refusal in e.value for e in at.error), [e.value for e in at.error]
+    at.button(key="lessons_new").click().run()
+    at.session_state["lesson_draft"].steps.append(lessons.parse(never).steps[0])  # as an older app made it
+    at.run()
+    at.text_input(key="lessons_name").set_value("never").run()
+    at.button(key="lessons_save").click().run()
+    assert any("Not saved: " + refusal in e.value for e in at.error)
+    assert not (explorer_home / "lessons").exists() or lessons.names(explorer_home / "lessons") == []
 
 
 def test_a_saved_view_brings_back_its_region_and_colouring():
@@ -339,3 +416,48 @@ def test_a_saved_view_brings_back_its_region_and_colouring():
     at.button(key="lessons_try").click().run()
     assert at.selectbox(key="map_colour").value == "code cost (nats)"
     assert any(h.value.startswith("Selected region: 30 images") for h in at.subheader)
+
+
+# ---- lessons run on declared state ---------------------------------------------------------------------------
+
+def named_in(path: Path) -> set[str]:
+    """The string constants in a page's code: the keys it names itself."""
+    return {node.value for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Constant)
+            and isinstance(node.value, str)}
+
+
+def undeclared_use(page: str, used: set[str]) -> list[str]:
+    """What `state.PAGES` declares for `page` that the page does not use (`used`: the keys it names or touches)."""
+    declared = state.PAGES[page]
+    return [f"{page} declares {name!r}, which it never uses" for name in
+            [key.session_key for key in declared.keys] + list(declared.controls) if name not in used]
+
+
+def test_every_key_a_page_declares_is_one_the_page_uses(monkeypatch):
+    """A key renamed in a page but not in app/state.py fails here, not in front of a class: each page is run and
+    every session key it reads or writes (directly or through the app's helpers) is recorded, beside the keys its
+    code names; each key and control it declares must be among them."""
+    from streamlit.runtime.state.session_state_proxy import SessionStateProxy
+
+    touched: set[str] = set()
+    for method in ("__getitem__", "__setitem__", "__delitem__"):
+        original = getattr(SessionStateProxy, method)
+        monkeypatch.setattr(SessionStateProxy, method, lambda self, key, *rest, _run=original:
+                            (touched.add(key), _run(self, key, *rest))[1])
+    at, used = AppTest.from_file(HOME_SCRIPT, default_timeout=300).run(), {}
+    for page in state.PAGES:
+        touched.clear()
+        at.switch_page(f"../pages/{page}.py").run()
+        assert not at.exception, [e.value for e in at.exception]
+        used[page] = touched | named_in(REPO / "pages" / f"{page}.py")
+    missing = [problem for page in state.PAGES for problem in undeclared_use(page, used[page])]
+    assert not missing, "\n".join(missing)
+    renamed = used["walk"] - {"walk_b"}  # as if the page called it something else now
+    assert undeclared_use("walk", renamed) == ["walk declares 'walk_b', which it never uses"]
+
+
+def test_the_runner_reads_pages_only_through_their_declarations():
+    """No page's key in app/lesson.py: its string constants hold none of the keys and controls pages declare."""
+    declared = {key.session_key for page in state.PAGES.values() for key in page.keys} | \
+        {control for page in state.PAGES.values() for control in page.controls}
+    assert not declared & named_in(REPO / "app" / "lesson.py")

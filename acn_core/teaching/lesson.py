@@ -1,6 +1,6 @@
 """Lessons as data: a small, documented schema for a guided tour through the app's views, and its checks.
 
-A lesson is one JSON file (UTF-8, at most `MAX_FILE_BYTES`)::
+A lesson is one JSON file (UTF-8, at most `MAX_FILE_BYTES`, 1 MB)::
 
     {"format": "acn-explorer-lesson", "version": 1,
      "title": "What an ACN learns",                  # at most MAX_TITLE characters
@@ -16,6 +16,10 @@ A lesson is one JSON file (UTF-8, at most `MAX_FILE_BYTES`)::
         "highlight": ["latent_map"],                 # optional: widget keys to light up
         "hide": ["map_labels"]}                      # optional: widget keys hidden in presenter mode
      ]}
+
+A text may name numbers of the view its step opens, filled in when the step is shown (`fill_numbers`):
+`{a.kl_nats}` (a held-out metric of the model named by the step's `compare_a`; `b.`, `model.` alike),
+`{sample.code_cost}`, `{why.total_nats}`, `{walk.trend}`, ...: the app says which it knows.
 
 Everything in a lesson is data: text is shown as text (never HTML or markdown: `as_plain_markdown`), names
 are checked against patterns, and nothing in it is executed. What a file can only be judged against on a
@@ -34,7 +38,7 @@ from acn_core.storage import BundleError, regular_file, write_bytes_atomic
 
 FORMAT = "acn-explorer-lesson"
 VERSION = 1
-MAX_FILE_BYTES = 256 * 1024
+MAX_FILE_BYTES = 1_000_000  # 1 MB, as Streamlit's uploader counts it in the browser (its limit is whole MB)
 MAX_STEPS = 60
 MAX_TITLE = 120
 MAX_TEXT = 1500
@@ -186,7 +190,7 @@ def parse(raw: bytes | str | dict) -> Lesson:
     if isinstance(raw, (bytes, str)):
         size = len(raw.encode() if isinstance(raw, str) else raw)
         if size > MAX_FILE_BYTES:
-            raise LessonError(f"the file has {size:,} bytes; a lesson is at most {MAX_FILE_BYTES:,} bytes")
+            raise LessonError(too_big("the file", size))
         try:
             raw = json.loads(raw)
         except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
@@ -221,28 +225,41 @@ def usable_steps(lesson: Lesson, pages: set[str], models: set[str]) -> tuple[lis
     return usable, notes
 
 
+def too_big(what: str, size: int) -> str:
+    """Why a file of `size` bytes is refused, its size as it is."""
+    return (f"{what} has {size:,} bytes ({size / 1e6:.1f} MB); a lesson is at most {MAX_FILE_BYTES:,} bytes "
+            f"({MAX_FILE_BYTES / 1e6:g} MB)")
+
+
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:&=])")
+# where Streamlit's markdown would start a link of its own (an autolink: http:, https:, www., an e-mail's @); it
+# finds them in the text after escapes are read, so a WORD JOINER (U+2060, invisible) is put in their way
+_AUTOLINK = re.compile(r"(?i)(?<=https)(?=:)|(?<=http)(?=:)|(?<=www)(?=\.)|(?=@)")
 
 
 def as_plain_markdown(text: str) -> str:
     """Text that Streamlit's markdown shows exactly as written: every markdown, HTML, LaTeX ($) and
-    shortcode (:) character backslash-escaped, line breaks kept."""
+    shortcode (:) character backslash-escaped, bare URLs and e-mail addresses kept from becoming links, line
+    breaks kept."""
+    text = _AUTOLINK.sub("\u2060", text)
     return "  \n".join(_MARKDOWN_SPECIAL.sub(r"\\\1", line) for line in text.split("\n"))
 
 
 _NUMBER = re.compile(r"\{([a-z]+\.[a-z_]+)\}")
 
 
-def fill_numbers(text: str, numbers: dict[str, float | int | None]) -> str:
-    """Replace `{a.kl_nats}`-style tokens by the named number (so a sentence about a model is computed from
-    that model's numbers); tokens not in `numbers` stay as written, a missing number reads "n/a"."""
+def fill_numbers(text: str, numbers: dict[str, float | int | str | None]) -> str:
+    """Replace `{a.kl_nats}`-style tokens by the named number or word (so a sentence about a view is computed
+    from that view's numbers); tokens not in `numbers` stay as written, a missing number reads "n/a"."""
     def number(match: re.Match) -> str:
         if match.group(1) not in numbers:
             return match.group(0)
         value = numbers[match.group(1)]
         if value is None:
             return "n/a"
-        return str(value) if isinstance(value, int) else f"{value:.3f}" if abs(value) < 1 else f"{value:.2f}"
+        if isinstance(value, (str, int)):
+            return str(value)
+        return f"{value:.3f}" if abs(value) < 1 else f"{value:.2f}"
     return _NUMBER.sub(number, text)
 
 
@@ -251,13 +268,31 @@ def number_tokens(text: str) -> set[str]:
     return set(_NUMBER.findall(text))
 
 
+TRENDS = {"rises": "rises above both ends", "dips": "dips below both ends", "between": "stays between the two ends"}
+
+
+def walk_numbers(nats) -> dict[str, str | int | float | None]:
+    """What a sentence may say about a walk's cost per frame (`nats`, A first): how the cost goes between the
+    ends (`trend`, one of TRENDS' phrases: above both ends, below both, or between them, whichever frame strays
+    furthest), that frame and its cost, and the ends' costs."""
+    nats = [float(n) for n in nats]
+    ends, inner = (nats[0], nats[-1]), nats[1:-1]
+    numbers = {"a_nats": ends[0], "b_nats": ends[1], "trend": None, "frame": None, "frame_nats": None}
+    if not inner:
+        return numbers
+    rise, dip = max(inner) - max(ends), min(ends) - min(inner)
+    kind = "rises" if rise > 0 and rise >= dip else "dips" if dip > 0 else "between"
+    frame = 1 + (inner.index(min(inner)) if kind == "dips" else inner.index(max(inner)))
+    return {**numbers, "trend": TRENDS[kind], "frame": frame, "frame_nats": nats[frame]}
+
+
 def read(path: Path) -> Lesson:
     """The lesson in the file at `path` (a regular file of at most MAX_FILE_BYTES, checked before reading)."""
     try:
         regular_file(path, "lesson file")
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
-            raise LessonError(f"{path.name} has {size:,} bytes; a lesson is at most {MAX_FILE_BYTES:,} bytes")
+            raise LessonError(too_big(path.name, size))
         return parse(path.read_bytes())
     except (BundleError, OSError) as err:
         raise LessonError(f"{path.name}: {err}") from None

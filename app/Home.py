@@ -8,7 +8,7 @@ ROOT = str(Path(__file__).resolve().parents[1])
 if ROOT not in sys.path:  # `streamlit run app/Home.py` puts app/ on the path, not the repository that holds `app`
     sys.path.insert(0, ROOT)
 
-from app import explorer, lesson, state  # noqa: E402
+from app import board, explorer, lesson, state  # noqa: E402
 
 st.set_page_config(page_title="ACN Explorer", page_icon=":material/hub:", layout="wide")
 explorer.setup()
@@ -25,8 +25,11 @@ navigation = st.navigation([
     st.Page("../pages/compare.py", title="Compare", icon=":material/compare:"),
     st.Page("../pages/train.py", title="Train", icon=":material/model_training:"),
     st.Page("../pages/lessons.py", title="Lessons", icon=":material/school:"),
+    *([st.Page("../pages/class_board.py", title="Class board", icon=":material/co_present:")]
+      if explorer.classroom() else []),
 ])
 lesson.before_page(navigation)
 explorer.model_picker()
 explorer.teacher_login()
+board.join_box(st.sidebar)
 navigation.run()

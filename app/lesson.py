@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import explorer, figures, lesson_kit, state
+from app import board, explorer, figures, lesson_kit, state
 from acn_core.teaching import lesson as lessons
 from acn_core.teaching import ACTIONS, Lesson, LessonError, as_plain_markdown
 
@@ -245,11 +245,14 @@ def before_page(navigation) -> None:
         _open_link()
     session["_lesson_link_read"] = True
     if "_lesson" not in session:
+        board.report_lesson_step("", 0, 0, False)
         return
     goto = session.pop("_lesson_goto", None)
     if goto is not None and goto != current:
         st.switch_page(f"../pages/{goto}.py")
     _check_done(current)
+    board.report_lesson_step(session["_lesson"].title, session["step"], len(session["_lesson"].steps),
+                             bool(session.get("_lesson_done")))
     _bar(current)
     if session.get("lesson"):
         st.query_params.update(lesson=session["lesson"], step=str(session["step"]))

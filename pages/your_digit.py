@@ -2,11 +2,12 @@
 reconstructions, and daydream from it."""
 import streamlit as st
 
-from app import answers, canvas, explorer, export, figures, panels, state
+from app import answers, board, canvas, explorer, export, figures, panels, state
 from acn_core.data import IMAGE_SUFFIXES, ImageError, user_image
 
 bundle = explorer.require_bundle()
 st.title("Your digit")
+board.show_prompt()
 channels, height, width = bundle.dataset.shape
 left, right = st.columns([1, 2])
 with left:
@@ -19,6 +20,7 @@ with left:
     centre = st.toggle("Centre and scale like MNIST", value=channels == 1, key="yd_centre", disabled=channels != 1,
                        help="Crop to the ink, scale it to 20 of 28 pixels and centre it by its mass, as MNIST did")
     k = state.k_slider(bundle, st)
+    board.my_marks(bundle)
 if raw is None:
     right.info("Draw a digit on the canvas (light on dark, like MNIST), or upload an image file. It is converted "
                f"like folder data to {height}x{width} {'grey' if channels == 1 else 'RGB'} and placed on the map.")
@@ -33,6 +35,8 @@ view = answers.inspect_image(bundle, image, k)
 with left:
     st.image(figures.thumbnail(image / 255.0), caption=f"what the model sees ({height}x{width})", width=140,
              alt=f"your digit as the model sees it: {height}x{width} {'grey' if channels == 1 else 'colour'} pixels")
+    if source == "draw":  # drawings only: an uploaded photo never goes to the teacher's screen
+        board.send_button(bundle, image, view)
     if st.button("Daydream from here", key="yd_daydream", icon=":material/auto_awesome:", type="primary"):
         st.session_state["your_image"] = image
         st.session_state["dd_start_mode"] = "your image"

@@ -2,15 +2,23 @@
 import sys
 from pathlib import Path
 
+import plotly.graph_objects as go
 import streamlit as st
 
 ROOT = str(Path(__file__).resolve().parents[1])
 if ROOT not in sys.path:  # `streamlit run app/Home.py` puts app/ on the path, not the repository that holds `app`
     sys.path.insert(0, ROOT)
 
+st.set_page_config(page_title="ACN Explorer", page_icon=":material/hub:", layout="wide")
+# A browser takes about a second to fetch plotly.js and start WebGL for its first chart: a one-point chart sent
+# before the imports below (PyTorch, ~1.5 s) has that done meanwhile, and the first map draws ~1 s sooner.
+warm_up = st.empty() if "_charts_warm" not in st.session_state else None
+if warm_up is not None:
+    st.session_state["_charts_warm"] = True
+    warm_up.plotly_chart(go.Figure(go.Scattergl(x=[0], y=[0])), height=10, key="warm_up", alt="(loading)")
+
 from app import board, explorer, lesson, state  # noqa: E402
 
-st.set_page_config(page_title="ACN Explorer", page_icon=":material/hub:", layout="wide")
 explorer.setup()
 state.init_from_url()
 navigation = st.navigation([
@@ -32,4 +40,6 @@ lesson.before_page(navigation)
 explorer.model_picker()
 explorer.teacher_login()
 board.join_box(st.sidebar)
+if warm_up is not None:
+    warm_up.empty()
 navigation.run()

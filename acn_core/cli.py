@@ -154,6 +154,16 @@ def cmd_lean(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_first_views(args: argparse.Namespace) -> int:
+    from .bundle.build import store_first_views
+
+    for folder in args.bundles:
+        done = store_first_views(Path(folder))
+        print(f"{folder}: " + ("first views stored (format 4; weights unchanged)" if done else
+                               "nothing to store (a fast decoder, or its first views are stored already)"))
+    return 0
+
+
 def cmd_paper_check(args: argparse.Namespace) -> int:
     from .paper_check import paper_check
 
@@ -231,6 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--drop-snapshot-codes", action="store_true",
                    help="also leave out the code-table snapshots (their replay maps stay)")
     p.set_defaults(func=cmd_lean)
+    p = add("first-views", "store a PixelCNN's first views (what a page opens on, decoded) in bundles, in place")
+    p.add_argument("bundles", nargs="+", help="bundle folders; weights, codes, maps and metrics stay as they are")
+    p.set_defaults(func=cmd_first_views)
     p = add("paper-check", "the paper's claim: fast/PixelCNN decoder x ACN/standard prior, ablations")
     p.add_argument("--out", required=True, help="folder for the models, report.json, report.md and figures")
     p.add_argument("--budget", default="quick", choices=("quick", "full", "mnist", "mnist-rehearsal"),

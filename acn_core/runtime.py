@@ -1,12 +1,11 @@
 """Process-wide settings, made by entry points only (the CLI, a job process, the app, the tests):
-torch threads, the device, and a writable numba cache for UMAP. Library functions never change them."""
+torch threads, the device, and a writable numba cache for UMAP. Library functions never change them. PyTorch is
+imported by the functions that need it, not by importing this module."""
 from __future__ import annotations
 
 import os
 import warnings
 from pathlib import Path
-
-import torch
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
@@ -33,6 +32,8 @@ def parse_threads(value: str | int) -> int:
 
 def resolve_device(name: str) -> str:
     """`auto` -> cuda if present, else cpu; a named device must be available."""
+    import torch
+
     if name not in DEVICES:
         raise ValueError(f"device must be one of {', '.join(DEVICES)}; got {name!r}")
     if name == "auto":
@@ -46,6 +47,8 @@ def resolve_device(name: str) -> str:
 
 def resolve_precision(precision: str, device: str = "cpu") -> str:
     """`auto` -> "bf16" where the device computes bfloat16 natively, else "fp32"; others unchanged."""
+    import torch
+
     if precision != "auto":
         return precision
     if device.startswith("cuda"):
@@ -73,6 +76,8 @@ def writable_numba_cache() -> None:
 
 def configure(threads: int) -> None:
     """What every entry point calls once: torch threads and the numba cache."""
+    import torch
+
     torch.set_num_threads(threads)
     writable_numba_cache()
     warnings.filterwarnings("ignore", message=".*knn_search_index.*")  # UMAP: we never call transform()

@@ -2,7 +2,8 @@
 prior samples, daydreams, and where a new code lands on the map.
 
 Everything here works on a code, so the same calls serve a training sample, a held-out image and an
-image the user draws or uploads.
+image the user draws or uploads. A training item's decodes come from the bundle's stored first views when it
+has them for exactly that request (`Bundle.first_views`: a PixelCNN's, made with the bundle): the same pictures.
 """
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import torch
 
 from .bundle.format import Bundle
 from .bundle.projection import place_on_map
+from .bundle.views import CODE_DECODES, decode_code, repeat_decodes
+from .bundle.views import display_mode as model_display_mode
 
 MAX_DAYDREAM_STEPS = 500
 # what daydream frames show and what the chain continues from, chosen by `quality.daydream_scores` (docs/default-model.md)
@@ -24,7 +27,7 @@ Progress = Callable[[float], None] | None
 def display_mode(bundle: Bundle) -> str:
     """How decoded images are shown by default: the mean image for fast decoders; a sample for the
     PixelCNN, whose pictures are the samples it draws pixel by pixel."""
-    return "sample" if bundle.model.decoder.autoregressive else "mean"
+    return model_display_mode(bundle.model)
 
 
 @dataclass
@@ -67,21 +70,31 @@ def place(bundle: Bundle, codes: np.ndarray) -> np.ndarray:
     return place_on_map(torch.as_tensor(codes, dtype=torch.float32), bundle.train_codes, bundle.map_xy)
 
 
-@torch.no_grad()
 def reconstruct_code(bundle: Bundle, code: np.ndarray, samples: int = 3, seed: int = 0, mode: str | None = None,
                      progress: Progress = None) -> tuple[np.ndarray, np.ndarray]:
     """Decode z = c (C, H, W) and `samples` draws z ~ q(z|x) = N(c, I) (S, C, H, W), in one batch."""
-    code_t = torch.as_tensor(code, dtype=torch.float32)[None]  # (1, D)
-    generator = torch.Generator().manual_seed(seed)
-    z = torch.cat([code_t, code_t + torch.randn((samples, code_t.shape[1]), generator=generator)])
-    decoded = bundle.model.decode(z, generator, mode or display_mode(bundle), progress).numpy()
-    return decoded[0], decoded[1:]
+    return decode_code(bundle.model, code, samples, seed, mode or display_mode(bundle), progress)
 
 
 def reconstruct(bundle: Bundle, item: int, samples: int = 3, seed: int = 0, mode: str | None = None,
                 progress: Progress = None) -> tuple[np.ndarray, np.ndarray]:
-    """`reconstruct_code` of a training item's stored code."""
-    return reconstruct_code(bundle, bundle.train_codes[bundle.check_item(item)].numpy(), samples, seed, mode, progress)
+    """`reconstruct_code` of a training item's stored code (its stored first view, if it has that one)."""
+    item, mode = bundle.check_item(item), mode or display_mode(bundle)
+    stored = bundle.first_views.panel(item, samples, seed, mode)
+    if stored is not None:
+        return stored
+    return reconstruct_code(bundle, bundle.train_codes[item].numpy(), samples, seed, mode, progress)
+
+
+def code_decodes(bundle: Bundle, item: int, n: int = CODE_DECODES, seed: int = 0, progress: Progress = None
+                 ) -> np.ndarray:
+    """A training item's code z = c decoded `n` times (n, C, H, W): with a sampling decoder, what the pictures
+    share is what the code holds (a collapsed code holds nothing, and they share nothing)."""
+    item, mode = bundle.check_item(item), display_mode(bundle)
+    stored = bundle.first_views.repeats(item, n, seed, mode)
+    if stored is not None:
+        return stored
+    return repeat_decodes(bundle.model, bundle.train_codes[item].numpy(), n, seed, mode, progress)
 
 
 @torch.no_grad()
@@ -96,10 +109,11 @@ def _inspect_code(bundle: Bundle, code: np.ndarray, image: np.ndarray, k: int, i
     if item is None:
         ids, dists = bundle.index.query_vector(code, k)
         label, cost, map_xy = None, None, place(bundle, code[None])[0]
+        mean, sampled = reconstruct_code(bundle, code, samples, seed, progress=progress)
     else:
         ids, dists = bundle.neighbours(item, k)
         label, cost, map_xy = int(bundle.labels[item]), float(bundle.code_cost[item]), bundle.map_xy[item]
-    mean, sampled = reconstruct_code(bundle, code, samples, seed, progress=progress)
+        mean, sampled = reconstruct(bundle, item, samples, seed, progress=progress)
     neighbour_recons = None  # a sampling pass per neighbour is too slow for every click
     if not bundle.model.decoder.autoregressive:
         with torch.no_grad():

@@ -1,6 +1,8 @@
 """Safe file handling: checksums, atomic writes, and the one place that reads tensor files.
 
-Nothing here unpickles: tensors travel as safetensors, everything else as JSON.
+Nothing here unpickles: tensors travel as safetensors, everything else as JSON. Importing this module does not
+import PyTorch (the app draws its first map before PyTorch is loaded): `read_arrays` reads numpy arrays without
+it, and the functions that make or read torch tensors import it when called.
 """
 from __future__ import annotations
 
@@ -13,12 +15,13 @@ import stat
 import tempfile
 import uuid
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
-import torch
+import numpy as np
 from safetensors import SafetensorError
-from safetensors.torch import load as load_safetensors_bytes
-from safetensors.torch import save as save_safetensors_bytes
+
+if TYPE_CHECKING:
+    import torch
 
 
 class BundleError(ValueError):
@@ -62,15 +65,30 @@ def write_json_atomic(path: Path, obj) -> None:
 
 
 def tensors_to_bytes(tensors: dict[str, torch.Tensor]) -> bytes:
-    return save_safetensors_bytes({k: v.detach().contiguous().cpu() for k, v in tensors.items()})
+    from safetensors.torch import save
+
+    return save({k: v.detach().contiguous().cpu() for k, v in tensors.items()})
 
 
 def read_tensors(path: Path) -> dict[str, torch.Tensor]:
-    """Read a safetensors file, naming the file when it is incomplete or corrupt."""
+    """Read a safetensors file as torch tensors, naming the file when it is incomplete or corrupt."""
+    from safetensors.torch import load
+
+    return _read_safetensors(path, load)
+
+
+def read_arrays(path: Path) -> dict[str, np.ndarray]:
+    """Read a safetensors file as numpy arrays (no PyTorch), naming the file when it is incomplete or corrupt."""
+    from safetensors.numpy import load
+
+    return _read_safetensors(path, load)
+
+
+def _read_safetensors(path: Path, parse) -> dict:
     regular_file(path, "tensor file")
     raw = path.read_bytes()
     try:
-        return load_safetensors_bytes(raw)
+        return parse(raw)
     except (SafetensorError, ValueError, RuntimeError) as err:
         raise BundleError(f"{path} ({len(raw):,} bytes) is incomplete or corrupt and cannot be read as "
                           f"safetensors ({err}); restore it or rebuild the model") from err

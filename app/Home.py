@@ -11,11 +11,16 @@ if ROOT not in sys.path:  # `streamlit run app/Home.py` puts app/ on the path, n
 
 st.set_page_config(page_title="ACN Explorer", page_icon=":material/hub:", layout="wide")
 # A browser takes about a second to fetch plotly.js and start WebGL for its first chart: a one-point chart sent
-# before the imports below (PyTorch, ~1.5 s) has that done meanwhile, and the first map draws ~1 s sooner.
+# before the imports below and the first page's work has that done meanwhile, and the first map draws sooner. (None
+# of this imports PyTorch: a cold Latent map is drawn from a glance at the bundle, `explorer.map_source`.)
 warm_up = st.empty() if "_charts_warm" not in st.session_state else None
 if warm_up is not None:
     st.session_state["_charts_warm"] = True
     warm_up.plotly_chart(go.Figure(go.Scattergl(x=[0], y=[0])), height=10, key="warm_up", alt="(loading)")
+
+# pandas, on every run before any figure: plotly looks it up in sys.modules without importing it, so a figure built
+# while another session's thread is still importing it meets a half-made module (and the page fails)
+import pandas  # noqa: E402, F401
 
 from app import board, explorer, lesson, state  # noqa: E402
 

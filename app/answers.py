@@ -1,18 +1,26 @@
 """Every cached question the app asks of a bundle, in one place. Pages ask a bundle, not a path: each answer is
 keyed by the bundle's content hash (`hash_funcs`) and by what was asked, and shared by every session, so never
-mutate what one returns. A leading underscore keeps an argument (a progress callback) out of the key."""
+mutate what one returns. A leading underscore keeps an argument (a progress callback) out of the key.
+
+Each answer imports the part of acn_core it asks where it asks it: those parts import PyTorch, which the first map
+of a server is drawn without (`explorer.map_source`)."""
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import numpy as np
 import streamlit as st
 
-from acn_core import sampling
-from acn_core.bundle import Bundle, export_zip, projection
-from acn_core.teaching import atlas, explain, latent
+from acn_core.bundle import projection
 from app import figures
-from app.subjects import Subject
 
-BY_CONTENT = {Bundle: lambda bundle: bundle.content_hash}
+if TYPE_CHECKING:
+    from acn_core import sampling
+    from acn_core.bundle import Bundle
+    from acn_core.teaching import atlas, explain, latent
+    from app.subjects import Subject
+
+BY_CONTENT = {"acn_core.bundle.format.Bundle": lambda bundle: bundle.content_hash}  # Bundle's module and name
 
 
 def _cached(max_entries: int, spinner: bool | str = False):
@@ -44,17 +52,23 @@ def _progress(bundle: Bundle, label: str):
 @_cached(256, spinner="Sampling reconstructions ...")
 def inspect(bundle: Bundle, item: int, k: int, samples: int = 3) -> sampling.Inspection:
     """The neighbour panel of training item `item`: cached per model, sample, K and number of samples."""
+    from acn_core import sampling
+
     return sampling.inspect(bundle, int(item), int(k), int(samples))
 
 
 @_cached(64)
 def inspect_held_out(bundle: Bundle, item: int, k: int) -> sampling.Inspection:
     """The panel of a held-out image: its K nearest *training* codes (the honest view of generalisation)."""
+    from acn_core import sampling
+
     return sampling.inspect_image(bundle, bundle.test_images[int(item)].float().numpy() / 255.0, int(k))
 
 
 @_cached(32)
 def _inspect_image(bundle: Bundle, image_bytes: bytes, shape: tuple, k: int) -> sampling.Inspection:
+    from acn_core import sampling
+
     image = np.frombuffer(image_bytes, dtype=np.uint8).reshape(shape).astype(np.float32) / 255.0
     return sampling.inspect_image(bundle, image, k)
 
@@ -65,13 +79,30 @@ def inspect_image(bundle: Bundle, image: np.ndarray, k: int) -> sampling.Inspect
     return _inspect_image(bundle, image.tobytes(), image.shape, int(k))
 
 
+@_cached(64)
+def _code_decodes(bundle: Bundle, item: int, _progress) -> np.ndarray:
+    from acn_core import sampling
+
+    return sampling.code_decodes(bundle, item, progress=_progress)
+
+
+def code_decodes(bundle: Bundle, item: int) -> np.ndarray:
+    """Training item `item`'s code z = c decoded three times (a PixelCNN's first views are stored; others are
+    decoded here, the PixelCNN's with a progress bar)."""
+    return _code_decodes(bundle, int(item), _progress(bundle, "Decoding pixel by pixel ..."))
+
+
 @_cached(16, spinner="Comparing neighbourhoods ...")
 def neighbour_overlap(a: Bundle, b: Bundle, k: int) -> np.ndarray:
+    from acn_core import sampling
+
     return sampling.neighbour_overlap(a, b, int(k))
 
 
 @_cached(4)
 def bundle_zip(bundle: Bundle) -> bytes:
+    from acn_core.bundle import export_zip
+
     return export_zip(bundle.path)
 
 
@@ -84,6 +115,8 @@ def page_picture(bundle: Bundle, items: tuple[int, ...]) -> np.ndarray:
 
 @_cached(8)
 def _region_csv(bundle: Bundle, items: bytes) -> str:
+    from acn_core import sampling
+
     table = sampling.describe(bundle, np.frombuffer(items, dtype=np.int64))
     columns = [np.asarray(values).astype(str) for values in table.values()]
     return ",".join(table) + "\n" + "".join(",".join(row) + "\n" for row in zip(*columns))
@@ -96,6 +129,8 @@ def region_csv(bundle: Bundle, items: np.ndarray) -> str:
 
 @_cached(16)
 def _reconstructions(bundle: Bundle, items: tuple[int, ...], _progress) -> np.ndarray:
+    from acn_core import sampling
+
     return sampling.decode_items(bundle, list(items), progress=_progress)
 
 
@@ -110,6 +145,8 @@ def reconstructions(bundle: Bundle, items: tuple[int, ...]) -> np.ndarray:
 def map_vs_code(bundle: Bundle, k: int, item: int, held_out: int | None) -> atlas.MapVsCode:
     """The K nearest training points of the shown sample (a training item, or a held-out image when
     `held_out` is given) in code space and on the map."""
+    from acn_core.teaching import atlas
+
     if held_out is not None:
         return atlas.map_vs_code(bundle, int(k), code=bundle.test_codes[held_out].numpy(),
                                  point=bundle.test_map_xy[held_out])
@@ -118,6 +155,8 @@ def map_vs_code(bundle: Bundle, k: int, item: int, held_out: int | None) -> atla
 
 @_cached(12)
 def _atlas(bundle: Bundle, cells: int, _progress) -> tuple[dict, int, str]:
+    from acn_core.teaching import atlas
+
     result = atlas.build_atlas(bundle, cells, progress=_progress)
     columns, rows = result.shape
     image = figures.layout_image(atlas.atlas_picture(result), result.origin, columns * result.cell_size,
@@ -128,6 +167,8 @@ def _atlas(bundle: Bundle, cells: int, _progress) -> tuple[dict, int, str]:
 def atlas_layer(bundle: Bundle, level: str) -> tuple[dict, int, str]:
     """The atlas at `level` (`atlas.ATLAS_LEVELS`) as a plotly layout image over the map, its number of non-empty
     cells and how it was decoded; built once per model and level (the PixelCNN's with a progress bar)."""
+    from acn_core.teaching import atlas
+
     return _atlas(bundle, atlas.ATLAS_LEVELS[level], _progress(bundle, "Decoding the atlas pixel by pixel (PixelCNN) ..."))
 
 
@@ -169,6 +210,8 @@ def drawn(bundle: Bundle, shown: tuple[int, ...]) -> np.ndarray:
 
 @_cached(128)
 def _explanation(bundle: Bundle, kind: str, index: int, image_bytes: bytes, pick: int) -> explain.Explanation:
+    from acn_core.teaching import explain
+
     if kind == "t":
         return explain.explain_item(bundle, index, pick)
     if kind == "h":
@@ -185,6 +228,8 @@ def explanation(bundle: Bundle, subject: Subject, pick: int) -> explain.Explanat
 
 @_cached(256)
 def _code_view(bundle: Bundle, code_bytes: bytes, exclude: tuple[int, ...], _progress) -> latent.CodeView:
+    from acn_core.teaching import latent
+
     return latent.view_code(bundle, np.frombuffer(code_bytes, dtype=np.float32), exclude, progress=_progress)
 
 
@@ -197,6 +242,8 @@ def code_view(bundle: Bundle, code: np.ndarray, exclude: tuple[int, ...]) -> lat
 @_cached(64)
 def _walk(bundle: Bundle, a: bytes, b: bytes, frames: int, spherical: bool, exclude: tuple[int, ...],
           _progress) -> latent.Walk:
+    from acn_core.teaching import latent
+
     return latent.walk(bundle, np.frombuffer(a, dtype=np.float32), np.frombuffer(b, dtype=np.float32), frames,
                        spherical, exclude, progress=_progress)
 
@@ -210,6 +257,8 @@ def walk(bundle: Bundle, a: Subject, b: Subject, frames: int, spherical: bool) -
 
 @_cached(64)
 def _daydream(bundle: Bundle, kind: str, index: int, image_bytes: bytes, steps: int) -> tuple[np.ndarray, np.ndarray]:
+    from acn_core import sampling
+
     if kind == "t":
         start = index
     else:

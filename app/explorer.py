@@ -1,20 +1,26 @@
 """The app's Streamlit helpers for models: where they live, cached loading and cached answers, settings
 from the environment, classroom mode, shared widgets. Session and URL state are in `state.py`, figures in
-`figures.py`, shared panels in `panels.py`; pages stay thin: widgets -> one call -> display."""
+`figures.py`, shared panels in `panels.py`; pages stay thin: widgets -> one call -> display.
+
+Nothing the app imports before a page draws imports PyTorch (`tests/test_cold_start.py`): a server's first
+Latent map is drawn from a glance at the bundle (`map_source`), and PyTorch is imported when a bundle is loaded."""
 from __future__ import annotations
 
 import hmac
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas  # noqa: F401  (imported once here: plotly imports it lazily, and two sessions doing so at once race)
 import streamlit as st
 
-from acn_core.bundle import Bundle, load
+from acn_core.bundle import glance
 from acn_core.runtime import configure, parse_threads
-from acn_core.storage import BundleError, regular_file, restore_interrupted, sha256_file
+from acn_core.storage import BundleError, read_arrays, regular_file, restore_interrupted, sha256_file
 from app.figures import IMAGE_PX, thumbnail
+
+if TYPE_CHECKING:
+    from acn_core.bundle import Bundle
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_BUNDLE = REPO / "assets" / "default-mnist5k"
@@ -32,19 +38,24 @@ def home() -> Path:
 SLIDER_VALUE_CSS = "<style>div[data-testid=stSliderThumbValue] { color: inherit; }</style>"
 
 
-def setup() -> None:
-    """Once per script run: inference in the app uses few threads (ACN_APP_THREADS, default 1) so a training
-    job next to it, and other sessions, do not stall it (docs/environment.md); slider values readable."""
-    st.html(SLIDER_VALUE_CSS)
+def app_threads() -> int:
+    """Inference in the app uses few threads (ACN_APP_THREADS, default 1) so a training job next to it, and other
+    sessions, do not stall it (docs/environment.md); a bad value is said once a session and replaced by 1."""
     raw = os.environ.get("ACN_APP_THREADS", "1")
     try:
-        threads = parse_threads(raw)
+        return parse_threads(raw)
     except ValueError as err:
-        threads = 1
         if not st.session_state.get("_threads_warned"):
             st.session_state["_threads_warned"] = True
             st.warning(f"ACN_APP_THREADS={raw!r} is not valid ({err}); using 1 thread.")
-    configure(threads)
+        return 1
+
+
+def setup() -> None:
+    """Once per script run: slider values readable, and the thread setting checked (PyTorch's threads are set
+    when a bundle is loaded: PyTorch is not imported before the first map)."""
+    st.html(SLIDER_VALUE_CSS)
+    app_threads()
 
 
 def env_int(name: str, default: int, low: int, high: int) -> int:
@@ -98,19 +109,37 @@ def available_models() -> dict[str, Path]:
     return found
 
 
+_LOADED: set[str] = set()  # content hashes of the bundles loaded in this process (`load_bundle`)
+
+
 @st.cache_resource(max_entries=6, show_spinner="Loading model ...")
 def _load(path: str, content_hash: str) -> Bundle:
     """Shared by all sessions: never mutate what this returns. Keyed by the bundle's content hash."""
+    from acn_core.bundle import load
+
     return load(Path(path))
 
 
+@st.cache_resource(max_entries=6, show_spinner=False)
+def _glance(path: str, content_hash: str) -> glance.Glance:
+    """Shared by all sessions: never mutate what this returns. Keyed by the bundle's content hash."""
+    return glance.read(Path(path))
+
+
+def _content_hash(path: Path) -> str:
+    return sha256_file(regular_file(path / "config.json", "bundle file"))
+
+
 def load_bundle(path: Path) -> Bundle | None:
-    """The verified bundle at `path`, or None after showing why it cannot be used."""
+    """The verified bundle at `path`, or None after showing why it cannot be used. Imports PyTorch."""
+    configure(app_threads())
     try:
-        bundle = _load(str(path), sha256_file(regular_file(path / "config.json", "bundle file")))
+        content_hash = _content_hash(path)
+        bundle = _load(str(path), content_hash)
     except (BundleError, OSError, ValueError) as err:
         st.error(f"This model cannot be used: {err}")
         return None
+    _LOADED.add(content_hash)
     for note in bundle.notes:
         st.warning(f"{bundle.name}: {note}")
     return bundle
@@ -139,11 +168,10 @@ def compare_table(a: Bundle, b: Bundle, label_a: str, label_b: str, overlap: np.
 def live_map(job_dir: Path) -> tuple[int, np.ndarray, np.ndarray] | None:
     """(epoch, map (n, 2), labels (n,)) of a running job's latest snapshot, or None if none is readable yet."""
     from acn_core.jobs import LIVE_MAP
-    from acn_core.storage import read_tensors
 
     try:
-        tensors = read_tensors(job_dir / LIVE_MAP)
-        return int(tensors["epoch"][0]), tensors["map"].numpy(), tensors["labels"].numpy()
+        arrays = read_arrays(job_dir / LIVE_MAP)
+        return int(arrays["epoch"][0]), arrays["map"], arrays["labels"]
     except (BundleError, KeyError, IndexError, OSError):
         return None
 
@@ -168,6 +196,27 @@ def require_bundle() -> Bundle:
         st.info("No model yet: pick the bundled model in the sidebar, or train one on the Train page.")
         st.stop()
     return bundle
+
+
+def map_source() -> Bundle | glance.Glance:
+    """What the Latent map draws from: the chosen bundle once this process has loaded it; before that, a glance
+    at it (`acn_core.bundle.glance`: the map's arrays and the bundle's own neighbours, verified, without PyTorch),
+    so a server's first map is drawn without waiting ~2 s for PyTorch and the bundle. Stops the page like
+    `require_bundle` when there is no usable model."""
+    path = available_models().get(st.session_state.get("model_label"))
+    if path is not None:
+        try:
+            content_hash = _content_hash(path)
+            if content_hash not in _LOADED:
+                return _glance(str(path), content_hash)
+        except (BundleError, OSError, ValueError):
+            pass  # the load says why it cannot be used
+    return require_bundle()
+
+
+def loaded(source: Bundle | glance.Glance) -> Bundle:
+    """The bundle a map source stands for: itself, or the glanced bundle loaded now (PyTorch is imported)."""
+    return require_bundle() if isinstance(source, glance.Glance) else source
 
 
 def show_images(images: np.ndarray, captions: list[str], container=st, alts: list[str] | None = None) -> None:

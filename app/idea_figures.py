@@ -13,8 +13,10 @@ from app.figures import NEIGHBOURS, PATH, SELECTED, MapLayers, add_mark, map_fig
 POSTERIOR, PRIOR, OTHER, STANDARD = "#4e79a7", "#e15759", "#f28e2b", "#888888"
 
 
-def kl_bars(explanation: explain.Explanation, show_standard: bool = False, height: int = 260) -> go.Figure:
-    """The KL of each dimension under the explained prior, the most expensive first (and under N(0, I))."""
+def kl_bars(explanation: explain.Explanation, show_standard: bool = False, height: int = 260,
+            top: float | None = None) -> go.Figure:
+    """The KL of each dimension under the explained prior, the most expensive first (and under N(0, I)); `top`
+    fixes the axis's upper end (two models' bars on one scale)."""
     order = explanation.dims_by_kl()
     names = [f"d{d}" for d in order]
     fig = go.Figure(go.Bar(x=names, y=explanation.kl_per_dim[order], name="under p(z | ĉ)" if explanation.conditional
@@ -27,7 +29,17 @@ def kl_bars(explanation: explain.Explanation, show_standard: bool = False, heigh
     fig.update_layout(height=height, margin={"l": 0, "r": 0, "t": 10, "b": 0}, yaxis_title="KL (nats)",
                       xaxis={"type": "category", "title": "code dimension, most expensive first"}, barmode="group",
                       legend={"orientation": "h", "y": 1.15, "x": 1, "xanchor": "right"})
+    if top is not None and not (show_standard and explanation.conditional):  # a log axis keeps its own range
+        fig.update_yaxes(range=[0, 1.05 * max(top, 1e-3)])
     return fig
+
+
+def kl_bars_alt(explanation: explain.Explanation, whose: str) -> str:
+    """`kl_bars` in words: how many dimensions, the three most expensive, the total."""
+    top = explanation.dims_by_kl()[:3]
+    return (f"Bar chart: the code cost (KL, nats) of each of the {len(explanation.kl_per_dim)} code dimensions of "
+            f"{whose}, the most expensive first: " + ", ".join(f"d{d} {explanation.kl_per_dim[d]:.2f}" for d in top)
+            + f", ...; {explanation.kl_exact:.2f} nats in all.")
 
 
 def densities_figure(explanation: explain.Explanation, dims: np.ndarray, show_candidates: bool, show_standard: bool,

@@ -3,14 +3,18 @@ map forming, a training job."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import streamlit as st
 
 from app import answers, explorer, export, figures, state
-from acn_core import jobs, sampling
-from acn_core.bundle import Bundle
+from acn_core import jobs
 from acn_core.data import grid, to_png_bytes
+
+if TYPE_CHECKING:
+    from acn_core import sampling
+    from acn_core.bundle import Bundle
 
 PAGE_SIZE = 200
 MAX_RECONSTRUCTIONS = {False: 200, True: 16}  # per page, for fast decoders and for the PixelCNN
@@ -73,6 +77,8 @@ def region_panel(bundle: Bundle, items: np.ndarray, key: str, heading: str = "Se
         st.info("The selection is empty: draw a box or a lasso around some points (pick the tool in the map's "
                 "toolbar), or choose a ranking.")
         return
+    from acn_core import sampling
+
     st.subheader(f"{heading}: {len(items):,} image{'s' if len(items) != 1 else ''}")
     table = sampling.describe(bundle, items)
     stats = f"mean code cost {table['code_cost_nats'].mean():.2f} nats · mean neighbour agreement " \

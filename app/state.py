@@ -12,12 +12,15 @@ import hashlib
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import streamlit as st
 
-from acn_core.bundle import Bundle
 from app.explorer import BUNDLED_LABEL, MAX_K, available_models
+
+if TYPE_CHECKING:
+    from acn_core.bundle import Bundle, glance
 
 
 def _flag(value: str) -> bool:
@@ -213,7 +216,7 @@ def sync_url(**values) -> None:
             st.query_params[key] = str(value)
 
 
-def selected_sample(bundle: Bundle) -> int:
+def selected_sample(bundle: Bundle | glance.Glance) -> int:
     """The selected training sample, clamped into range (a stale URL or another model's index)."""
     sample = int(st.session_state.get("sample", 0))
     if not 0 <= sample < bundle.n_train:
@@ -228,7 +231,7 @@ def select_sample(sample: int) -> None:
     st.session_state.pop("held_out_pick", None)
 
 
-def chosen_k(bundle: Bundle, key: str = "k", default: int = 8) -> int:
+def chosen_k(bundle: Bundle | glance.Glance, key: str = "k", default: int = 8) -> int:
     """K from the session, clamped to 1..min(50, N-1) with a notice when it had to move."""
     upper = max(1, min(MAX_K, bundle.n_train - 1))
     k = int(st.session_state.get(key, default))
@@ -239,7 +242,7 @@ def chosen_k(bundle: Bundle, key: str = "k", default: int = 8) -> int:
     return k
 
 
-def k_slider(bundle: Bundle, container, key: str = "k", default: int = 8) -> int:
+def k_slider(bundle: Bundle | glance.Glance, container, key: str = "k", default: int = 8) -> int:
     """A K slider bound to the session's K (clamped, kept across pages)."""
     k = chosen_k(bundle, key, default)
     slider_key = f"{key}_slider"
@@ -289,7 +292,7 @@ def map_event(key: str, region_of=None) -> tuple[int | None, int | None, np.ndar
     return (ids[0] if ids else None), None, None
 
 
-def region(bundle: Bundle) -> np.ndarray | None:
+def region(bundle: Bundle | glance.Glance) -> np.ndarray | None:
     """The current region selection (training items), restored from the URL on first use."""
     text = st.session_state.pop("sel", None)
     if text is not None:

@@ -3,12 +3,15 @@ the URL as "t12", "h3" or "d", and the picker that chooses one."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import streamlit as st
 
 from app import state
-from acn_core.bundle import Bundle
+
+if TYPE_CHECKING:
+    from acn_core.bundle import Bundle
 
 KINDS = {"t": "training sample", "h": "held-out image", "d": "your digit"}
 

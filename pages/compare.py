@@ -1,9 +1,10 @@
 """Compare two models: metrics side by side, twin maps with one shared selection (a click or a region),
-the selected sample under both, and how much their neighbourhoods agree."""
+the selected sample under both (its code's KL per dimension and three decodes of that one code: a collapsed
+code beside a used one), and how much their neighbourhoods agree."""
 import numpy as np
 import streamlit as st
 
-from app import answers, explorer, export, figures, mapview, panels, state, subjects
+from app import answers, explorer, export, figures, idea_figures, mapview, panels, state, subjects
 from acn_core.teaching import explain
 
 st.title("Compare two models")
@@ -54,8 +55,10 @@ colour = st.radio("Colour the maps by", ["label", "neighbour overlap"], horizont
 state.sync_url(sample=sample, compare_colour=colour,
                sel=None if region is None else state.encode_ids(region, a.n_train))
 views = [answers.inspect(a, sample, k, samples=4), answers.inspect(b, sample, k, samples=4)]
-for col, model, label, view, key in zip(st.columns(2), (a, b), (label_a, label_b), views,
-                                        ("compare_map_a", "compare_map_b")):
+whys = [answers.explanation(model, subjects.resolve(model, f"t{sample}"), 0) for model in (a, b)]
+kl_top = max(float(why.kl_per_dim.max()) for why in whys)  # one scale: a collapsed code's bars stay flat
+for col, model, label, view, why, key in zip(st.columns(2), (a, b), (label_a, label_b), views, whys,
+                                             ("compare_map_a", "compare_map_b")):
     with col:
         st.markdown(f"**{label}**")
         layers = figures.MapLayers(values=overlap if colour == "neighbour overlap" else None, value_name="overlap",
@@ -65,12 +68,21 @@ for col, model, label, view, key in zip(st.columns(2), (a, b), (label_a, label_b
                                         {"overlap": overlap}, height=380), key=key, on_select="rerun",
                      selection_mode=("points", "box", "lasso"), width="stretch",
                      alt=f"Model {label}: " + figures.map_alt(model.n_train, layers, colour, f"sample {sample}"))
-        why = answers.explanation(model, subjects.resolve(model, f"t{sample}"), 0)
         st.markdown(f"**Why this code costs what it costs:** reconstruction {why.recon_nats:.2f} + KL "
                     f"{why.kl_estimate:.2f} = {why.total_nats:.2f} nats, the KL under "
                     + (f"the prior conditioned on its nearest other code #{why.neighbour}" if why.conditional
                        else "N(0, I), the same prior for every code"))
+        whose = f"sample {sample} under model {label}"
+        export.chart(idea_figures.kl_bars(why, height=200, top=kl_top), key=f"{key}_kl", width="stretch",
+                     alt=idea_figures.kl_bars_alt(why, whose))
+        st.markdown("**One code, three decodes** (z = c each time)")
+        explorer.show_images(answers.code_decodes(model, sample), [f"z = c, draw {i}" for i in (1, 2, 3)],
+                             alts=[f"decode {i} of the one code z = c of {whose}" for i in (1, 2, 3)])
         panels.sample_panel(model, view, f"Sample #{sample} · label {model.label_name(view.label)}", f"{key}_panel")
+st.caption("Bars: what each dimension of this image's code costs (KL, nats), the most expensive first, on one scale "
+           "for both models: a collapsed code costs almost nothing in every dimension. The three decodes draw the same "
+           "code three times: what they share is what the code holds; a decoder that ignores its code draws other "
+           "digits each time.")
 st.subheader("Samples whose neighbourhoods differ most")
 order = np.lexsort((np.arange(len(overlap)), overlap))
 panels.region_panel(a, region if region is not None else order[:100], "compare_region",

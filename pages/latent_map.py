@@ -1,13 +1,12 @@
 """Latent map: the UMAP of the training codes. Click a point (or type an index) to inspect it; draw a box
-or a lasso to see a region; rank the samples; show where the held-out images land."""
+or a lasso to see a region; rank the samples; show where the held-out images land. On a server's first run the
+map is drawn from a glance at the bundle before PyTorch is imported, and the panel follows (`mapview.draws_first`)."""
 import numpy as np
 import streamlit as st
 
-from app import answers, explorer, export, figures, mapview, panels, state
-from acn_core import sampling
-from acn_core.teaching import atlas
+from app import answers, explorer, figures, mapview, panels, state
 
-bundle = explorer.require_bundle()
+bundle = explorer.map_source()  # the loaded bundle; on a server's first run, a glance at it
 st.title("Latent map")
 
 controls = st.columns([2, 2, 2, 1.2])
@@ -22,7 +21,7 @@ show_vs_code = layer_row[1].toggle("Map vs code neighbours", key="map_vs_code",
                                    help="Mark the selected point's K nearest in code space and its K nearest on the map")
 show_atlas = layer_row[2].toggle("Atlas", key="map_atlas", help="Lay decoded images over the map on a grid: each "
                                  "cell shows the decode of the mean code of its training points")
-atlas_level = layer_row[3].radio("Atlas detail", list(atlas.ATLAS_LEVELS), index=1, horizontal=True,
+atlas_level = layer_row[3].radio("Atlas detail", mapview.atlas_levels(), index=1, horizontal=True,
                                  key="map_atlas_level", label_visibility="collapsed") if show_atlas else None
 
 shown = tuple(sorted(bundle.class_names.index(name) for name in shown_labels))
@@ -41,38 +40,45 @@ st.session_state["sample_input"] = sample
 controls[3].number_input(f"Sample (0-{bundle.n_train - 1})", 0, bundle.n_train - 1, key="sample_input", step=1,
                          on_change=lambda: state.select_sample(st.session_state["sample_input"]))
 region = state.region(bundle)
-
 held_out = st.session_state.get("held_out_pick") if show_held_out else None
-if held_out is not None and 0 <= held_out < len(bundle.test_labels):
-    view = answers.inspect_held_out(bundle, held_out, k)
-    title = f"Held-out #{held_out} · label {bundle.label_name(int(bundle.test_labels[held_out]))}"
-else:
-    view = answers.inspect(bundle, sample, k)
-    title = f"Sample #{sample} · label {bundle.label_name(view.label)}"
+held_out = held_out if held_out is not None and 0 <= held_out < len(bundle.test_labels) else None
+title = (f"Held-out #{held_out} · label {bundle.label_name(int(bundle.test_labels[held_out]))}" if held_out is not None
+         else f"Sample #{sample} · label {bundle.label_name(int(bundle.labels[sample]))}")
 state.sync_url(sample=sample, k=k, map_colour=colour_by, map_held_out=1 if show_held_out else None,
                map_vs_code=1 if show_vs_code else None, map_atlas=1 if show_atlas else None,
                sel=None if region is None else state.encode_ids(region, bundle.n_train))
-vs_code = answers.map_vs_code(bundle, k, sample, held_out if view.item is None else None) if show_vs_code else None
+
+first = mapview.draws_first(bundle, held_out, show_held_out, show_vs_code, show_atlas)
+if not first:
+    bundle = explorer.loaded(bundle)
+attribute = figures.COLOURINGS[colour_by]
+layer = {"values": None if attribute is None else getattr(bundle, attribute), "value_name": colour_by,
+         "visible": visible, "region": region, "tool": mapview.drag_tool("latent_map"),
+         **mapview.level_of_detail(bundle, attribute, shown, region, show_held_out)}
+map_col, panel = st.columns([3, 2])
+# the panel's first slot, on every run: a first run loads the bundle there, so the panel's tabs keep their place
+# and a click's new panel replaces the old one instead of showing beside it while the page runs
+loading = panel.container()
+if first:  # the map now, from the glance; PyTorch and the bundle for the panel after it
+    selected, neighbours = mapview.glance_marks(bundle, sample, k)
+    with map_col:
+        mapview.show_map(bundle, figures.MapLayers(**layer, selected=selected, neighbours=neighbours), colour_by,
+                         title, show_held_out)
+    with loading:
+        bundle = explorer.loaded(bundle)
+view = answers.inspect(bundle, sample, k) if held_out is None else answers.inspect_held_out(bundle, held_out, k)
+vs_code = answers.map_vs_code(bundle, k, sample, held_out) if show_vs_code else None
 neighbours, neighbours_name, map_nearest = mapview.neighbour_positions(bundle, view, vs_code)
 atlas_image, atlas_cells, atlas_decoding = answers.atlas_layer(bundle, atlas_level) if show_atlas else (None, 0, "")
-
-attribute = figures.COLOURINGS[colour_by]
-layers = figures.MapLayers(values=None if attribute is None else getattr(bundle, attribute), value_name=colour_by,
-                           visible=visible, region=region, selected=view.map_xy,
-                           neighbours=neighbours, neighbours_name=neighbours_name, map_nearest=map_nearest,
-                           atlas=atlas_image, tool=mapview.drag_tool("latent_map"),
-                           **mapview.level_of_detail(bundle, attribute, shown, region, show_held_out))
-map_col, panel = st.columns([3, 2])
 with panel:
     sample_tab, region_tab, ranking_tab = mapview.panel_tabs((sample, held_out))
     with sample_tab:
         panels.sample_panel(bundle, view, title, "map_panel")
     with ranking_tab:
-        choices = [r for r, (attr, _) in sampling.RANKINGS.items() if getattr(bundle, attr) is not None]
-        ranking = st.selectbox("Rank the training images by", choices, key="map_ranking")
+        ranking = st.selectbox("Rank the training images by", mapview.rankings(bundle), key="map_ranking")
         count = st.slider("How many", 10, min(1000, bundle.n_train), min(100, bundle.n_train), 10, key="map_rank_n")
         if st.button("Show them as the region", key="map_rank_go", icon=":material/sort:"):
-            state.set_region(sampling.rank(bundle, ranking, count))
+            state.set_region(mapview.ranked(bundle, ranking, count))
             st.rerun()
         st.caption("Code cost: hardest to code from a neighbour. Low neighbour agreement: likely mislabelled or "
                    "ambiguous digits. Reconstruction cost: what the model finds hardest to draw.")
@@ -84,17 +90,12 @@ with panel:
             if st.button("Clear the selection", key="map_clear", icon=":material/deselect:"):
                 state.set_region(None)
                 st.rerun()
-with map_col:  # filled after the panel: a click's panel reaches the browser before the redrawn map
-    hover = {"code cost": bundle.code_cost, "neighbour agreement": bundle.neighbour_agreement}
-    export.chart(figures.map_figure(bundle.map_xy, bundle.labels, bundle.class_names, layers, bundle.content_hash,
-                                    hover), key="latent_map", on_select="rerun",
-                 selection_mode=("points", "box", "lasso"), width="stretch",
-                 alt=figures.map_alt(bundle.n_train, layers, colour_by, title.replace(" · ", ", ").lower()))
-    st.caption(f"{bundle.n_train:,} training codes, {bundle.map_method.upper()} projection. Click a point to inspect "
-               f"it; pick the box or lasso tool (toolbar) to select a region; click legend entries to hide labels. "
-               f"Code cost: KL of the code under the prior conditioned on its nearest other code."
-               + mapview.size_caption(bundle, show_held_out))
-    if vs_code is not None:
-        st.markdown(mapview.vs_code_caption(vs_code))
-    if show_atlas:
-        st.caption(mapview.atlas_caption(atlas_level, atlas_cells, atlas_decoding))
+if not first:
+    with map_col:  # filled after the panel: a click's panel reaches the browser before the redrawn map
+        mapview.show_map(bundle, figures.MapLayers(**layer, selected=view.map_xy, neighbours=neighbours,
+                                                   neighbours_name=neighbours_name, map_nearest=map_nearest,
+                                                   atlas=atlas_image), colour_by, title, show_held_out)
+        if vs_code is not None:
+            st.markdown(mapview.vs_code_caption(vs_code))
+        if show_atlas:
+            st.caption(mapview.atlas_caption(atlas_level, atlas_cells, atlas_decoding))

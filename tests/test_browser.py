@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.browser import CHROMIUM, CHROMIUM_ARGS, MAP_READY, serve_app
+from bench.browser import CHROMIUM, CHROMIUM_ARGS, FIRST_MAP, MAP_READY, serve_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -26,22 +26,22 @@ def app_url(tmp_path):
         print(log.read_text()[-3000:])  # shown by pytest when the test fails
 
 
-# JS: the page position of the first point of the first map trace, and its sample index.
-FIRST_POINT = """() => {
-  const gd = document.querySelector('.js-plotly-plot');
+# JS: the page position of the middle point of the first map's first trace, and its sample index.
+FIRST_POINT = f"""() => {{
+  const gd = ({FIRST_MAP})();
   const trace = gd._fullData[0], xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
   const box = gd.getBoundingClientRect();
   const i = Math.floor(trace.x.length / 2);
-  return {x: box.left + xa._offset + xa.l2p(trace.x[i]), y: box.top + ya._offset + ya.l2p(trace.y[i]),
-          sample: trace.customdata[i][0]};
-}"""
+  return {{x: box.left + xa._offset + xa.l2p(trace.x[i]), y: box.top + ya._offset + ya.l2p(trace.y[i]),
+          sample: trace.customdata[i][0]}};
+}}"""
 
 
 # JS: the page rectangle of the first map's plotting area
-PLOT_BOX = """() => {
-  const gd = document.querySelector('.js-plotly-plot'), l = gd._fullLayout, box = gd.getBoundingClientRect();
-  return {x: box.left + l.xaxis._offset, y: box.top + l.yaxis._offset, w: l.xaxis._length, h: l.yaxis._length};
-}"""
+PLOT_BOX = f"""() => {{
+  const gd = ({FIRST_MAP})(), l = gd._fullLayout, box = gd.getBoundingClientRect();
+  return {{x: box.left + l.xaxis._offset, y: box.top + l.yaxis._offset, w: l.xaxis._length, h: l.yaxis._length}};
+}}"""
 
 
 def test_click_a_point_then_daydream(app_url):

@@ -1,12 +1,31 @@
-"""The model bundle, the unit users train, load and share: its format and checked loading (`format`, `schema`,
-`lean` images, the Annoy `index`), making one (`build`: `evaluate`, `quality`, the `projection` onto a map), and
-sharing it (`archive`)."""
-from . import projection
-from .archive import export_zip, import_zip
-from .build import create, make_lean, reevaluate, self_contained, train_bundle
-from .evaluate import BOUND_NOTE, CRITERIA, MNIST_CRITERIA, Evaluation
-from .format import Bundle, load
-from .index import CodeIndex
+"""The model bundle, the unit users train, load and share: its format and checked loading (`format`, `files`,
+`schema`, `lean` images, the Annoy `index`, a slow decoder's first `views`), what a map needs read without PyTorch
+(`glance`), making one (`build`: `evaluate`, `quality`, the `projection` onto a map), and sharing it (`archive`).
+
+Names are imported on first use (PEP 562): importing the wing imports none of its modules."""
+from importlib import import_module
 
 __all__ = ["BOUND_NOTE", "Bundle", "CRITERIA", "CodeIndex", "Evaluation", "MNIST_CRITERIA", "create", "export_zip",
-           "import_zip", "load", "make_lean", "projection", "reevaluate", "self_contained", "train_bundle"]
+           "glance", "import_zip", "load", "make_lean", "projection", "reevaluate", "self_contained",
+           "store_first_views", "train_bundle"]
+_HOMES = {"export_zip": ".archive", "import_zip": ".archive", "create": ".build", "make_lean": ".build",
+          "reevaluate": ".build", "self_contained": ".build", "store_first_views": ".build", "train_bundle": ".build",
+          "BOUND_NOTE": ".evaluate", "CRITERIA": ".evaluate", "MNIST_CRITERIA": ".evaluate", "Evaluation": ".evaluate",
+          "Bundle": ".format", "load": ".format", "CodeIndex": ".index"}
+
+
+def __getattr__(name: str):
+    """A name of `__all__`, or a module of this package, imported on first use."""
+    if name in _HOMES:
+        value = globals()[name] = getattr(import_module(_HOMES[name], __name__), name)
+        return value
+    try:
+        return import_module(f".{name}", __name__)
+    except ModuleNotFoundError as err:
+        if err.name != f"{__name__}.{name}":
+            raise
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

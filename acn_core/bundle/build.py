@@ -3,7 +3,8 @@
 `train_bundle` is what `python -m acn_core train` and a training job run; `create` turns a finished
 `TrainResult` into a bundle; `reevaluate` recomputes a loaded bundle's evaluation from its own images;
 `make_lean` (the migration) and `self_contained` (for sharing) convert between the two ways a bundle
-keeps its images (`lean.py`), leaving weights, codes, maps and metrics as they are.
+keeps its images (`lean.py`), and `store_first_views` (a migration) adds a slow decoder's first views
+(`views.py`), leaving weights, codes, maps and metrics as they are.
 """
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .format import (CONFIG_FILE, DATA_FILE, FORMAT, IMAGE_ARRAYS, METRICS_FILE, MODEL_FILE, Bundle, DatasetInfo,
-                     load, save, write_files)
+from .files import CONFIG_FILE, DATA_FILE, FORMAT, IMAGE_ARRAYS, METRICS_FILE, MODEL_FILE, DatasetInfo
+from .format import Bundle, load, save, write_files
 from ..training.checkpoint import CHECKPOINT_FILES
 from ..knn import exact_knn
 from ..config import RunConfig
@@ -26,6 +27,7 @@ from .lean import ImageSource, images_hash, read_images
 from ..model.acn import ACN, DECODE_MODES
 from .projection import fit_map, place_on_map
 from .quality import CHAINS, STEPS, judge
+from .views import make_first_views
 from ..runtime import resolve_precision
 from ..storage import BundleError, read_json, read_tensors, remove_files, tensors_to_bytes
 from ..training.loop import TrainResult, train
@@ -113,7 +115,7 @@ def create(result: TrainResult, data: ImageData, out: Path, training_seconds: fl
         "test_codes": test_codes,
         "test_map": torch.from_numpy(place_on_map(test_codes, train_codes, coords)),
         "snapshot_epochs": torch.from_numpy(snapshot_epochs), "snapshot_codes": snapshot_codes,
-        "snapshot_maps": torch.from_numpy(snapshot_maps),
+        "snapshot_maps": torch.from_numpy(snapshot_maps), **make_first_views(model, train_codes),
     }
     dataset = DatasetInfo(data.name, data.class_names, data.shape, data.notes)
     source = image_source(data, config.data.root) if lean else None
@@ -166,6 +168,20 @@ def make_lean(path: Path, drop_snapshot_codes: bool = False) -> bool:
     arrays = {name: array for name, array in read_tensors(path / DATA_FILE).items() if name not in dropped}
     arrays["test_source_index"] = data.test.source_index
     _rewrite(bundle, path, arrays, source)
+    load(path)  # verified as any bundle, before anyone relies on it
+    return True
+
+
+def store_first_views(path: Path) -> bool:
+    """The migration to format 4: store a slow (autoregressive) decoder's first views (`views.py`) in a bundle,
+    in place (atomic). Weights and metrics keep their bytes, every other array its values. False if there was
+    nothing to do (a fast decoder, or views already stored)."""
+    path = Path(path)
+    bundle = load(path)
+    views = make_first_views(bundle.model, bundle.train_codes)
+    if not views or len(bundle.first_views.items):
+        return False
+    _rewrite(bundle, path, {**read_tensors(path / DATA_FILE), **views}, bundle.image_source)
     load(path)  # verified as any bundle, before anyone relies on it
     return True
 

@@ -2,24 +2,23 @@
 
     config.json        run config, dataset facts, library version, SHA-256 of every other file
     model.safetensors  encoder, decoder and prior weights
-    data.safetensors   labels, source rows, codes, map positions, per-sample costs, snapshots, and the
-                       training/held-out images unless the bundle is lean (`lean.py`: they are read from the
-                       local dataset store and verified against a hash)
+    data.safetensors   labels, source rows, codes, map positions, per-sample costs, snapshots, a slow decoder's
+                       first views (`views.py`), and the training/held-out images unless the bundle is lean
+                       (`lean.py`: they are read from the local dataset store and verified against a hash)
     index.ann          Annoy index of the training codes, described by index.json; only in large bundles
                        (`build.SHIP_INDEX_ABOVE`): otherwise built from the verified codes on load (the same bytes)
     metrics.json       training curves and held-out evaluation
 
 Saving is atomic. Loading treats every bundle as possibly hostile: JSON fields, tensor names, dtypes and
-shapes are checked against the config before anything is built (`schema.py`), values must be finite,
-the index is walked node by node, and nothing is ever unpickled. `build.py` makes bundles; `sampling.py`
-asks them questions.
+shapes are checked against the config before anything is built (`files.py`, `schema.py`), values must be
+finite, the index is walked node by node, and nothing is ever unpickled. `build.py` makes bundles; `sampling.py`
+asks them questions; `glance.py` reads what the map needs without PyTorch.
 """
 from __future__ import annotations
 
-import contextlib
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, fields
 from pathlib import Path
 
 import numpy as np
@@ -27,37 +26,20 @@ import torch
 
 from ..config import RunConfig
 from .evaluate import Evaluation
+from .files import (CONFIG_FILE, DATA_FILE, FORMAT, HASHED_FILES, METRICS_FILE, MODEL_FILE, PRE_LEAN_FORMATS,
+                    DatasetInfo, bundle_folder, check_values, expected_arrays, read_index, read_meta)
 from .index import INDEX_FILE, SIDECAR_FILE, CodeIndex
 from .lean import ImageSource, read_images
 from ..model.acn import ACN
 from .projection import place_on_map
-from .schema import check_tensors, require, safetensors_header, string_list
-from ..storage import (BundleError, atomic_directory, read_json, read_tensors, regular_file, restore_interrupted,
-                      sha256_file, tensors_to_bytes, write_json_atomic)
+from .schema import check_tensors, require, safetensors_header
+from ..storage import (BundleError, atomic_directory, read_json, read_tensors, sha256_file, tensors_to_bytes,
+                       write_json_atomic)
 from ..training.loop import EpochRecord
 from ..version import __version__
+from .views import FirstViews, display_mode, no_views
 
-FORMAT, FORMAT_1, OLD_FORMATS = "acn-bundle/3", "acn-bundle/1", ("acn-bundle/1", "acn-bundle/2")
-CONFIG_FILE, MODEL_FILE, DATA_FILE, METRICS_FILE = "config.json", "model.safetensors", "data.safetensors", "metrics.json"
-HASHED_FILES = (MODEL_FILE, DATA_FILE, INDEX_FILE, SIDECAR_FILE, METRICS_FILE)
 _INDEX_BUILDER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="acn-index")  # threads start on first use
-MAX_ITEMS = 10_000_000
-MAP_METHODS = ("umap", "pca")
-# arrays every bundle has (name -> dtype, shape with n = training and m = held-out images) and those added in format 2
-REQUIRED_ARRAYS = {"train_images": "U8", "train_labels": "I64", "train_source_index": "I64", "train_codes": "F32",
-                   "train_map": "F32", "train_code_cost": "F32", "train_neighbour_agreement": "F32",
-                   "test_images": "U8", "test_labels": "I64", "test_codes": "F32"}
-NEW_ARRAYS = {"train_recon_cost": "F32", "test_map": "F32", "snapshot_epochs": "I64", "snapshot_codes": "F16",
-              "snapshot_maps": "F32", "test_source_index": "I64"}
-IMAGE_ARRAYS = ("train_images", "test_images")  # absent from a lean bundle's data.safetensors
-
-
-@dataclass
-class DatasetInfo:
-    name: str
-    class_names: list[str]
-    shape: tuple[int, int, int]
-    notes: list[str]
 
 
 class Bundle:
@@ -91,6 +73,9 @@ class Bundle:
         self.snapshot_maps: np.ndarray = arrays.get("snapshot_maps", torch.zeros(0, 0, 2)).numpy()  # (S, n, 2)
         test_rows = arrays.get("test_source_index")
         self.test_source_index: np.ndarray | None = None if test_rows is None else test_rows.numpy()  # (M,); None: old
+        views = arrays.get("view_items")
+        self.first_views: FirstViews = no_views(dataset.shape, display_mode(model)) if views is None else FirstViews(
+            views.numpy(), arrays["view_decodes"].numpy(), arrays["view_code_decodes"].numpy(), display_mode(model))
         self.image_source: ImageSource | None = None  # where a lean bundle's images come from; None: carried inside
         self.notes: list[str] = []  # what loading had to repair, for the user
 
@@ -171,62 +156,6 @@ def write_files(out: Path, meta: dict, blobs: dict[str, bytes], metrics: dict | 
     return Path(out)
 
 
-def _read_meta(path: Path) -> tuple[dict, RunConfig, DatasetInfo]:
-    where = str(path / CONFIG_FILE)
-    meta = read_json(path / CONFIG_FILE)
-    fmt = require(meta, "format", str, where)
-    if fmt != FORMAT and fmt not in OLD_FORMATS:
-        raise BundleError(f"{where} is not an ACN bundle config (format {fmt!r}, expected {FORMAT!r})")
-    raw = require(meta, "config", dict, where)
-    # format 1 predates these choices; its models behave as these values describe
-    old = {"model": {"encoder_input": "binary", "pixelcnn_conditioning": "global",
-                     "conv_channels": max(8, int(raw.get("model", {}).get("hidden", 512)) // 16)},
-           "train": {"lr_schedule": "constant", "precision": "fp32"}} \
-        if fmt == FORMAT_1 and isinstance(raw.get("model"), dict) else None
-    try:
-        config = RunConfig.from_dict(raw, defaults=old)
-    except (TypeError, ValueError) as err:
-        raise BundleError(f"{where}: invalid config ({err})") from None
-    facts = require(meta, "dataset", dict, where)
-    shape = require(facts, "shape", list, where)
-    m = config.model
-    if shape != [m.channels, m.height, m.width]:
-        raise BundleError(f"{where}: dataset shape {shape} does not match the model's {[m.channels, m.height, m.width]}")
-    dataset = DatasetInfo(require(facts, "name", str, where), string_list(facts, "class_names", where),
-                          (m.channels, m.height, m.width), string_list(facts, "notes", where))
-    require(meta, "map_method", str, where, choices=MAP_METHODS)
-    if require(meta, "images", dict, where, optional=True) is not None:
-        if fmt != FORMAT:
-            raise BundleError(f"{where}: only format {FORMAT!r} bundles may name their images instead of carrying them")
-        meta["images"] = ImageSource.from_dict(meta["images"], f"{where}: images")
-    files = require(meta, "files", dict, where)
-    for name in (MODEL_FILE, DATA_FILE, METRICS_FILE):  # the index is checked (or rebuilt) by `_index`
-        file = regular_file(path / name, "bundle file")  # before reading: no FIFO or device ever hangs us
-        if require(files, name, str, where) != sha256_file(file):
-            raise BundleError(f"{file} ({file.stat().st_size:,} bytes) is incomplete or corrupt: its SHA-256 does "
-                              f"not match config.json; restore the bundle or rebuild it")
-    return meta, config, dataset
-
-
-def _index(path: Path, meta: dict, codes: np.ndarray, rebuild: bool, seed: int) -> tuple[CodeIndex | None, list[str]]:
-    """The bundle's Annoy index if its files pass every check (hashes, sidecar, each node); else, or with
-    `rebuild`, a new one built in memory from the verified training codes (with the bundle's seed: the same
-    index `build.create` made); None when the bundle ships none (built on first use). Also notes for the user."""
-    if not rebuild and INDEX_FILE not in meta["files"] and SIDECAR_FILE not in meta["files"]:
-        return None, []
-    if not rebuild:
-        try:
-            for name in (INDEX_FILE, SIDECAR_FILE):
-                file = regular_file(path / name, "index file")
-                if meta["files"].get(name) != sha256_file(file):
-                    raise BundleError(f"{file} does not match config.json")
-            return CodeIndex.load(path, codes), []
-        except BundleError as err:
-            note = f"the index could not be used ({err}); a new one was built in memory from the stored codes"
-            return CodeIndex.build(codes, seed=seed), [note]
-    return CodeIndex.build(codes, seed=seed), []
-
-
 def reindex(path: Path) -> None:
     """Replace a (verified) bundle's index files by ones built from its stored codes; re-sign config.json."""
     path = Path(path)
@@ -241,37 +170,6 @@ def _expected_weights(config: RunConfig) -> dict[str, tuple[str, tuple[int, ...]
     with torch.device("meta"):  # shapes only: nothing is allocated
         model = ACN(config.model)
     return {name: ("F32", tuple(t.shape)) for name, t in model.state_dict().items()}
-
-
-def _expected_arrays(header: dict, config: RunConfig, path: Path, lean: bool) -> dict[str, tuple[str, tuple[int, ...]]]:
-    m = config.model
-    n = header.get("train_codes", ("", (0,)))[1][0]
-    mm = header.get("test_codes", ("", (0,)))[1][0]
-    # the snapshots' codes may be left out (nothing reads them once their replay maps are made); the maps stay
-    s, q = header.get("snapshot_codes", header.get("snapshot_maps", ("", (0, 0))))[1][:2]
-    if not (2 <= n <= MAX_ITEMS and 1 <= mm <= MAX_ITEMS and s <= 10_000 and q <= n):
-        raise BundleError(f"{path}: implausible sizes ({n} training, {mm} held-out codes, {s} snapshots of {q}); "
-                          f"a bundle needs at least 2 training and 1 held-out image")
-    shapes = {"train_images": (n, m.channels, m.height, m.width), "train_labels": (n,), "train_source_index": (n,),
-              "train_codes": (n, m.code_dim), "train_map": (n, 2), "train_code_cost": (n,),
-              "train_neighbour_agreement": (n,), "train_recon_cost": (n,), "test_images": (mm, m.channels, m.height,
-              m.width), "test_labels": (mm,), "test_codes": (mm, m.code_dim), "test_map": (mm, 2),
-              "snapshot_epochs": (s,), "snapshot_codes": (s, q, m.code_dim), "snapshot_maps": (s, q, 2),
-              "test_source_index": (mm,)}
-    dtypes = {**REQUIRED_ARRAYS, **NEW_ARRAYS}
-    names = [name for name in REQUIRED_ARRAYS if not (lean and name in IMAGE_ARRAYS)]
-    names += [name for name in NEW_ARRAYS if name in header or (lean and name == "test_source_index")]
-    return {name: (dtypes[name], shapes[name]) for name in names}
-
-
-def _check_values(tensors: dict[str, torch.Tensor], path: Path, classes: int | None = None) -> None:
-    for name, tensor in tensors.items():
-        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
-            raise BundleError(f"{path}: tensor {name!r} contains NaN or infinite values; the model is broken; "
-                              f"retrain it or restore a good copy")
-    for name in ("train_labels", "test_labels"):
-        if classes is not None and name in tensors and ((tensors[name] < 0) | (tensors[name] >= classes)).any():
-            raise BundleError(f"{path}: {name} holds labels outside 0..{classes - 1} (the class names)")
 
 
 def _read_metrics(path: Path) -> tuple[Evaluation, list[EpochRecord], float]:
@@ -297,35 +195,32 @@ def _read_metrics(path: Path) -> tuple[Evaluation, list[EpochRecord], float]:
 def load(path: Path | str, rebuild_index: bool = False) -> Bundle:
     """Load and verify a bundle directory. Raises BundleError naming the file and the problem. With
     `rebuild_index`, Annoy never reads the bundle's index file: a new index is built from the codes."""
-    path = Path(path)
-    with contextlib.suppress(OSError):
-        restore_interrupted(path)  # a save that crashed between its two renames
-    if not path.is_dir() or path.is_symlink():
-        raise BundleError(f"{path} is not a model bundle folder")
-    meta, config, dataset = _read_meta(path)
-    old_pixelcnn = meta["format"] in OLD_FORMATS and config.model.decoder == "pixelcnn"
+    path = bundle_folder(path)
+    meta, config, dataset = read_meta(path)
+    old_pixelcnn = meta["format"] in PRE_LEAN_FORMATS and config.model.decoder == "pixelcnn"
     try:
         check_tensors(path / MODEL_FILE, safetensors_header(path / MODEL_FILE), _expected_weights(config),
                       "the architecture in config.json")
     except BundleError as err:
         hint = " (PixelCNN bundles of format 1 used a single-stack decoder: retrain them)" if old_pixelcnn else ""
         raise BundleError(f"{err}{hint}") from None
-    source: ImageSource | None = meta.get("images")
+    source = None if "images" not in meta else ImageSource.from_dict(meta["images"], f"{path / CONFIG_FILE}: images")
     data_header = safetensors_header(path / DATA_FILE)
-    check_tensors(path / DATA_FILE, data_header, _expected_arrays(data_header, config, path, source is not None),
+    check_tensors(path / DATA_FILE, data_header, expected_arrays(data_header, config, path, source is not None),
                   "the data of this model")
     evaluation, history, seconds = _read_metrics(path)
     weights = read_tensors(path / MODEL_FILE)
-    _check_values(weights, path / MODEL_FILE)
+    check_values({name: tensor.numpy() for name, tensor in weights.items()}, path / MODEL_FILE)
     model = ACN(config.model)
     model.load_state_dict(weights)
     model.eval()
     arrays = read_tensors(path / DATA_FILE)
-    _check_values(arrays, path / DATA_FILE, len(dataset.class_names))
+    check_values({name: tensor.numpy() for name, tensor in arrays.items()}, path / DATA_FILE,
+                 len(dataset.class_names))
     if source is not None:
         arrays["train_images"], arrays["test_images"] = read_images(
             source, arrays["train_source_index"], arrays["test_source_index"], dataset.shape, str(path))
-    index, notes = _index(path, meta, arrays["train_codes"].numpy(), rebuild_index, config.train.seed)
+    index, notes = read_index(path, meta, arrays["train_codes"].numpy(), rebuild_index, config.train.seed)
     bundle = Bundle(path, config, model, dataset, arrays, index, evaluation, history, seconds, meta["map_method"],
                     str(meta.get("created", "")), sha256_file(path / CONFIG_FILE))
     bundle.notes, bundle.image_source = notes, source

@@ -14,10 +14,8 @@ import uuid
 from pathlib import Path
 
 import numpy as np
-import torch
 from annoy import AnnoyIndex
 
-from ..knn import exact_knn
 from .schema import check_annoy_file, require
 from ..storage import BundleError, read_json, regular_file, sha256_file, write_json_atomic
 
@@ -61,6 +59,10 @@ class CodeIndex:
               and all(0 <= i < self.count and math.isfinite(d) for i, d in keep))
         if ok:
             return np.array([i for i, _ in keep], dtype=np.int64), np.array([d for _, d in keep], dtype=np.float32)
+        import torch
+
+        from ..knn import exact_knn
+
         self.fallbacks += 1
         excluded = None if exclude is None else torch.tensor([exclude])
         dist, idx = exact_knn(torch.from_numpy(query[None]), torch.from_numpy(self.codes), k, exclude=excluded)

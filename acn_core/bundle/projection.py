@@ -1,14 +1,16 @@
 """The 2-D map of the codes: a UMAP fitted once when a bundle is made, a cheap way to place new codes
 (daydream steps) on an existing map without refitting, and what a large map needs to stay fluid (a density
-grid of every point, a stable sample of points to draw, regions and clicks resolved over every point)."""
+grid of every point, a stable sample of points to draw, regions and clicks resolved over every point). The map's
+pictures and regions need no PyTorch: the functions that fit or place codes import it."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from ..knn import exact_knn
+if TYPE_CHECKING:
+    import torch
 
 MIN_UMAP_POINTS = 32  # below this UMAP degenerates; a PCA map is used instead
 MAX_FIT_POINTS = 20_000  # larger sets: UMAP on a seeded subsample, the rest placed from their neighbours
@@ -18,6 +20,8 @@ DRAWN_POINTS = 4_000  # points drawn (and clickable) on a larger map: few enough
 
 def pca_map(codes: torch.Tensor) -> np.ndarray:
     """The codes' first two principal components: (N, D) -> (N, 2)."""
+    import torch
+
     centred = codes - codes.mean(0)
     _, _, v = torch.linalg.svd(centred, full_matrices=False)
     out = centred @ v[:2].T
@@ -36,6 +40,10 @@ def fit_map(codes: torch.Tensor, n_neighbors: int = 15, seed: int = 0, init: np.
     on a seeded subsample of that size and every other code is placed by `place_on_map` (a 60k map in
     about a minute instead of several).
     """
+    import torch
+
+    from ..knn import exact_knn
+
     n = codes.shape[0]
     if n < MIN_UMAP_POINTS:
         return pca_map(codes), "pca"
@@ -68,6 +76,10 @@ def place_on_map(new_codes: torch.Tensor, train_codes: torch.Tensor, train_map: 
                  k: int = 5) -> np.ndarray:
     """Map positions for new codes: the inverse-distance-weighted mean of the map positions of their
     k nearest training codes. (B, D) -> (B, 2)."""
+    import torch
+
+    from ..knn import exact_knn
+
     dists, ids = exact_knn(new_codes, train_codes, k)
     weights = 1.0 / (dists + 1e-6)
     weights = weights / weights.sum(1, keepdim=True)

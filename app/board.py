@@ -5,7 +5,10 @@ nothing and gathers nothing. The rules are in board_state.py, the wording in boa
 from __future__ import annotations
 
 import html
+import math
+import os
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 import plotly.graph_objects as go
@@ -13,13 +16,16 @@ import streamlit as st
 from streamlit import runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from acn_core import sampling
-from acn_core.bundle import Bundle
 from acn_core.teaching import as_plain_markdown
-from app import explorer, figures, mapview, state
-from app.board_state import Board, BoardError, BoardView, Caller, Mark
+from app import explorer, figures, mapview, memory_probe, state
+from app.board_state import Board, BoardError, BoardView, Caller, Limits, Mark
 from app.board_text import PSEUDONYM_CHARS, LessonProgress
 
+if TYPE_CHECKING:  # annotations only: importing them imports PyTorch, which the first map does without
+    from acn_core import sampling
+    from acn_core.bundle import Bundle
+
+memory_probe.start_if_asked()  # off unless ACN_MEMORY_PROBE is set: a diagnosis of a served class's memory
 MARK_KIND = 2  # customdata[1] of a student's drawing on the map (0 marks a training point, 1 a held-out one)
 # a white triangle in a dark outline: a shape no other layer uses, readable on every label colour and both themes
 MARK_STYLE = {"symbol": "triangle-up", "size": 13, "color": figures.HALO[0], "line": {"width": 1.5,
@@ -35,10 +41,20 @@ def session_alive(session_id: str) -> bool:
     return runtime.get_instance().is_active_session(session_id) is not False
 
 
+def grace_s() -> float:
+    """How long a closed tab's drawings stay on the board for a reconnect: ACN_BOARD_GRACE_S seconds, 0-600 (30 when
+    unset or not a number; a class on a patchy network may want more)."""
+    try:
+        seconds = float(os.environ.get("ACN_BOARD_GRACE_S", ""))
+    except ValueError:
+        return Limits.gone_s
+    return min(max(seconds, 0.0), 600.0) if math.isfinite(seconds) else Limits.gone_s
+
+
 @st.cache_resource(show_spinner=False)
 def shared() -> Board:
     """The one board of this server process, shared by every session (its own lock guards it)."""
-    return Board(enabled=explorer.classroom, alive=session_alive)
+    return Board(enabled=explorer.classroom, alive=session_alive, limits=Limits(gone_s=grace_s()))
 
 
 def caller() -> Caller | None:

@@ -96,7 +96,8 @@ def classroom(args: argparse.Namespace) -> None:
     from .class_faults import load_test
 
     load_test(args.students, args.rounds, args.settle, args.soak_minutes, args.soak_sessions, args.hostile,
-              args.bad_inputs, args.browser, args.json)
+              args.bad_inputs, args.browser, args.json, args.board, args.board_only, args.board_shots,
+              args.memory_probe)
 
 
 def lesson(args: argparse.Namespace) -> None:
@@ -186,7 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = command("classroom", classroom, "N virtual students on one real server (docs/classroom.md)",
                   "A class of N virtual students on one real `streamlit run app/Home.py` (started here on a free "
                   "loopback port), through Streamlit's websocket protocol: per action the median and 95th "
-                  "percentile, errors and the server's memory, then the goals of issue 18 (docs/classroom.md).")
+                  "percentile, errors and the server's memory, then the goals of issues 18 and 24 "
+                  "(docs/classroom.md).")
     sub.add_argument("students", type=class_size, metavar="N", help="students at once (1-100)")
     sub.add_argument("--rounds", type=int, default=2, metavar="R",
                      help="lessons per student (each: 5 clicks, box, lasso, 3 daydream steps, a drawn digit)")
@@ -195,6 +197,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--soak-minutes", type=float, default=0.0, metavar="MINUTES",
                      help="then a soak of --soak-sessions students")
     sub.add_argument("--soak-sessions", type=int, default=10, metavar="S", help="students in the soak")
+    sub.add_argument("--board", action="store_true",
+                     help="then the class board: a teacher's board open, each student joins, draws a 7 and sends it")
+    sub.add_argument("--board-only", action="store_true", help="the board phase alone (no clicking or lesson phase)")
+    sub.add_argument("--board-shots", type=Path, metavar="DIR",
+                     help="in the board phase, Chromium screenshots of the teacher's board (1400x900) into DIR")
+    sub.add_argument("--memory-probe", type=Path, metavar="DIR",
+                     help="tracemalloc snapshots in the server (DIR) and where its memory went (slow: a diagnosis)")
     sub.add_argument("--hostile", action="store_true", help="then hostile uploads and a training job beside the class")
     sub.add_argument("--bad-inputs", action="store_true", help="then disconnects mid-run, garbage, a flood, all-select")
     sub.add_argument("--browser", type=int, default=0, metavar="B", help="then B real Chromium sessions (check)")

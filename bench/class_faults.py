@@ -1,7 +1,7 @@
-"""The classroom load test (`python -m bench classroom N [--hostile] [--bad-inputs] [--browser B]`): its run
-(`load_test`) and its harder phases: hostile uploads while a teacher trains, bad clients (docs/bad-inputs.md,
-row 41), a check against real Chromium sessions, and the goals of issue 18 (`rows.GOALS`) printed with the
-figures measured. The students themselves are in `classroom.py`."""
+"""The classroom load test (`python -m bench classroom N [--board] [--hostile] [--bad-inputs] [--browser B]`): its
+run (`load_test`) and its harder phases: hostile uploads while a teacher trains, bad clients (docs/bad-inputs.md,
+row 41), a check against real Chromium sessions. The students themselves are in `classroom.py`, the board phase in
+`class_board.py`, the memory probe in `class_memory.py`, the goals printed with the figures in `class_goals.py`."""
 from __future__ import annotations
 
 import asyncio
@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import random
+import secrets
 import shutil
 import struct
 import tempfile
@@ -19,8 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .classroom import REPO, MapPoints, MemoryWatch, Tally, a_class, click, print_tally, serve
-from .rows import GOALS
+from .class_board import board_class, board_headline, board_rounds, print_board
+from .class_goals import write_goals
+from .class_memory import MemoryProbe, diagnose_memory
+from .classroom import (REPO, MapPoints, MemoryWatch, Tally, a_class, click, print_server_tracebacks,
+                        print_tally, serve)
 from .stream_client import StreamSession, string_value
 
 DEFAULT_BUNDLE = REPO / "assets" / "default-mnist5k"
@@ -102,28 +106,48 @@ async def uploader(url: str, bundles: dict[str, bytes], tally: Tally, answers: d
 
 
 def load_test(n: int, rounds: int = 2, settle: float = 60.0, soak_minutes: float = 0.0, soak_sessions: int = 10,
-              hostile: bool = False, bad_inputs: bool = False, browser: int = 0, json_path: Path | None = None) -> None:
-    """A class of `n` students (1-100) on a server started for it: one student alone (the quiet baseline), the
-    class clicking at once, the class through the whole lesson `rounds` times, memory `settle` seconds after they
-    leave; then, as asked, the hostile and bad-input phases, a soak of `soak_sessions` students for
-    `soak_minutes`, and `browser` real Chromium pages. Prints every phase and the goals; `json_path`: every figure."""
+              hostile: bool = False, bad_inputs: bool = False, browser: int = 0, json_path: Path | None = None,
+              board: bool = False, board_only: bool = False, board_shots: Path | None = None,
+              memory_probe: Path | None = None) -> None:
+    """A class of `n` students (1-100) on a server started for it in classroom mode (a passphrase of its own): one
+    student alone (the quiet baseline), the class clicking at once, the class through the whole lesson `rounds`
+    times, with `board` the board phase (`board_only`: the board phase alone; `board_shots`: its screenshots),
+    memory `settle` seconds after they leave; then, as asked, the hostile and bad-input phases, a soak of
+    `soak_sessions` students for `soak_minutes`, and `browser` real Chromium pages. Prints every phase and the
+    goals; `json_path`: every figure. `memory_probe`: a folder for the server's tracemalloc snapshots and where
+    the memory went (slow: a diagnosis, not a measurement)."""
     figures: dict = {"machine": f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at the start"}
-    with tempfile.TemporaryDirectory() as home, serve(Path(home), Path(home) / "server.log") as (url, server):
+    passphrase = secrets.token_urlsafe(12)
+    env = {"ACN_TEACHER_PASSPHRASE": passphrase, **({"ACN_MEMORY_PROBE": str(memory_probe)} if memory_probe else {})}
+    probe = MemoryProbe(memory_probe) if memory_probe else None
+    with tempfile.TemporaryDirectory() as home, serve(Path(home), Path(home) / "server.log", env) as (url, server):
         memory = MemoryWatch(server.pid)
         asyncio.run(a_class(url, 1, 1, 120, think=(0, 0), only_clicks=True))  # warm the caches: the idle figure
         time.sleep(5)
         figures["idle MB"] = memory.now()
-        quiet = asyncio.run(a_class(url, 1, 4, 300, think=(0.2, 0.4), only_clicks=True))
-        print_tally("one student alone (the quiet baseline)", quiet)
+        if probe:
+            probe.take("idle", "trace")  # allocations are traced from here on
         t0 = time.time()
-        clicking = asyncio.run(a_class(url, n, 4, 900, only_clicks=True, seed=1))
-        print_tally(f"{n} students clicking at once (20 clicks each, 0.5-2 s apart)", clicking)
-        lesson = asyncio.run(a_class(url, n, rounds, 900, seed=2))
-        print_tally(f"{n} students through the whole lesson, {rounds} times each", lesson)
+        if not board_only:
+            quiet = asyncio.run(a_class(url, 1, 4, 300, think=(0.2, 0.4), only_clicks=True))
+            print_tally("one student alone (the quiet baseline)", quiet)
+            clicking = asyncio.run(a_class(url, n, 4, 900, only_clicks=True, seed=1))
+            print_tally(f"{n} students clicking at once (20 clicks each, 0.5-2 s apart)", clicking)
+            lesson = asyncio.run(a_class(url, n, rounds, 900, seed=2))
+            print_tally(f"{n} students through the whole lesson, {rounds} times each", lesson)
+            figures["quiet"], figures["class"], figures["lesson"] = quiet, clicking, lesson
+        if board or board_only or board_shots:
+            figures["board"] = asyncio.run(board_class(url, n, passphrase, shots=board_shots))
+            print_board(figures["board"], n)
         figures["class peak MB"] = memory.peak_since(t0)
+        if probe:
+            probe.take("class")
         time.sleep(settle)
         figures["after leaving MB"] = memory.now()
-        figures["quiet"], figures["class"], figures["lesson"] = quiet, clicking, lesson
+        if "board" in figures:
+            figures["board after leaving"] = asyncio.run(board_headline(url, passphrase))
+        if probe:
+            diagnose_memory(probe, url, settle)
         if hostile:
             figures.update(hostile_phase(url, Path(home), n))
         if bad_inputs:
@@ -132,16 +156,21 @@ def load_test(n: int, rounds: int = 2, settle: float = 60.0, soak_minutes: float
             t0 = time.time()
             start_mb = []
             threading.Timer(60, lambda: start_mb.append(memory.now())).start()
-            soak = asyncio.run(a_class(url, soak_sessions, 10_000, soak_minutes * 60))
+            soak_board = Tally()
+            extra = [board_rounds(url, soak_sessions, passphrase, soak_minutes * 60, soak_board)] if board else []
+            soak = asyncio.run(a_class(url, soak_sessions, 10_000, soak_minutes * 60, extra=extra))
+            soak.merge(soak_board)
             figures["soak"] = soak
             figures["soak MB"] = (start_mb[0] if start_mb else float("nan"), memory.now(), memory.peak_since(t0))
             figures["soak minutes"] = (time.time() - t0) / 60
-            print_tally(f"soak: {soak_sessions} students for {figures['soak minutes']:.1f} min", soak)
+            print_tally(f"soak: {soak_sessions} students for {figures['soak minutes']:.1f} min"
+                        + (f", and classes of {soak_sessions} on the board one after another" if board else ""), soak)
         if browser:
             figures.update(browser_check(url, browser))
         memory.stop()
         figures["memory timeline"] = memory.samples[::5]
         figures["server alive"] = server.poll() is None
+        print_server_tracebacks(Path(home) / "server.log")
     write_goals(figures, n, json_path)
 
 
@@ -272,7 +301,7 @@ def browser_check(url: str, pages: int, clicks: int = 8) -> dict:
     from playwright.sync_api import expect, sync_playwright
     from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
-    from .browser import CHROMIUM, CHROMIUM_ARGS, MAP_READY
+    from .browser import CHROMIUM, CHROMIUM_ARGS, FIRST_MAP, MAP_READY
 
     round_trips, shown, browser_bytes, virtual_bytes = [], [], [], []
     with sync_playwright() as p:
@@ -305,7 +334,7 @@ def browser_check(url: str, pages: int, clicks: int = 8) -> dict:
         browser_bytes.clear()
         for i in range(clicks):
             for page in tabs:
-                point = page.evaluate(f"""() => {{ const gd = document.querySelector('.js-plotly-plot'),
+                point = page.evaluate(f"""() => {{ const gd = ({FIRST_MAP})(),
                   t = gd._fullData[{i % 10}], xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis,
                   box = gd.getBoundingClientRect(), j = {7 * i + 3};
                   return {{x: box.left + xa._offset + xa.l2p(t.x[j]), y: box.top + ya._offset + ya.l2p(t.y[j])}}; }}""")
@@ -336,77 +365,3 @@ def browser_check(url: str, pages: int, clicks: int = 8) -> dict:
             "browser pages": pages, "browser round trip s": float(np.median(rt)) if len(rt) else float("nan"),
             "browser shown s": float(np.median(sh)) if len(sh) else float("nan"),
             "browser virtual s": virtual.stats("click → panel")[0]}
-
-
-def write_goals(figures: dict, n: int, json_path: Path | None) -> None:
-    """Print each goal of issue 18 with its measured figure (✓ met, ✗ missed); optionally write JSON."""
-    rows = []
-
-    def goal(name: str, value: str, target: str, met: bool) -> None:
-        rows.append({"goal": name, "measured": value, "target": target, "met": bool(met)})
-
-    crowd, idle = figures["class"], figures["idle MB"]
-    g = {key: goal.value for key, goal in GOALS.items()}
-    median, p95, count = crowd.stats("click → panel")
-    goal(f"{n} students: click -> panel median / p95", f"{median:.2f} / {p95:.2f} s ({count} clicks)",
-         f"<= {g['class: click -> panel median']:g} s / <= {g['class: click -> panel p95']:g} s",
-         median <= g["class: click -> panel median"] and p95 <= g["class: click -> panel p95"])
-    goal(f"{n} students: errors, exception boxes", f"{crowd.error_count()}, {crowd.exceptions}", "0, 0",
-         crowd.error_count() == 0 and crowd.exceptions == 0)
-    if "lesson" in figures:
-        lesson = figures["lesson"]
-        worst = max(lesson.seconds, key=lambda a: lesson.stats(a)[1])
-        goal(f"{n} students through the whole lesson: click median / p95; slowest action's p95",
-             f"{lesson.stats('click → panel')[0]:.2f} / {lesson.stats('click → panel')[1]:.2f} s; {worst} "
-             f"{lesson.stats(worst)[1]:.2f} s; {lesson.error_count()} errors", "report; 0 errors",
-             lesson.error_count() == 0 and lesson.exceptions == 0)
-    goal(f"server memory with {n} students (peak)", f"{figures['class peak MB']:.0f} MB",
-         f"<= {g['class: server memory peak']:,.0f} MB", figures["class peak MB"] <= g["class: server memory peak"])
-    after = g["class: memory after leaving / idle"]
-    goal("memory a while after they leave / idle", f"{figures['after leaving MB']:.0f} / {idle:.0f} MB",
-         f"within {(after - 1) * 100:.0f} %", figures["after leaving MB"] <= after * idle)
-    if "soak" in figures:
-        first, last, peak = figures["soak MB"]
-        growth = g["soak: memory at the end / at 1 min"]
-        goal(f"soak {figures['soak minutes']:.1f} min: memory at 1 min -> end (peak)",
-             f"{first:.0f} -> {last:.0f} MB ({peak:.0f})", f"growth <= {(growth - 1) * 100:.0f} %",
-             last <= growth * first)
-        goal("soak: errors", str(figures["soak"].error_count()), "0", figures["soak"].error_count() == 0)
-    for prefix, title in (("hostile", "hostile uploads + a training job"), ("bad", "bad clients (row 41)")):
-        if f"{prefix} quiet" in figures:
-            quiet_p95 = figures[f"{prefix} quiet"].stats("click → panel")[1]
-            loaded = figures[f"{prefix} loaded"]
-            loaded_p95 = loaded.stats("click → panel")[1]
-            most = g["faults: others' click p95 / quiet"]
-            goal(f"{title}: others' click p95 / quiet", f"{loaded_p95:.2f} / {quiet_p95:.2f} s "
-                 f"({loaded_p95 / quiet_p95:.2f}x)", f"<= {most:g}x", loaded_p95 <= most * quiet_p95)
-            goal(f"{title}: others' errors", str(loaded.error_count()), "0", loaded.error_count() == 0)
-    if "select all" in figures:
-        everyone = figures["select all"]
-        goal(f"{n} sessions select every point: median / p95, errors",
-             f"{everyone.stats('select every point')[0]:.2f} / {everyone.stats('select every point')[1]:.2f} s, "
-             f"{everyone.error_count()}", "no error; server alive",
-             everyone.error_count() == 0 and figures["alive after bad inputs"])
-    if "browser round trip s" in figures:
-        ratio = figures["browser bytes"] / figures["virtual bytes"]
-        within = g["Chromium / virtual: bytes a click costs"]
-        goal(f"Chromium ({figures['browser pages']} pages) vs virtual: what a click costs the server (bytes sent)",
-             f"{figures['browser bytes']:,.0f} vs {figures['virtual bytes']:,.0f} ({ratio:.2f}x)",
-             f"within {(within - 1) * 100:.0f} %", 2 - within <= ratio <= within)
-        goal("... and the click's round trip: Chromium (seen through its debugging protocol, which waits for "
-             "the browser's own drawing) vs virtual", f"{figures['browser round trip s'] * 1e3:.0f} vs "
-             f"{figures['browser virtual s'] * 1e3:.0f} ms (panel shown in Chromium {figures['browser shown s'] * 1e3:.0f} ms)",
-             "report", True)
-    goal("server still running at the end", str(figures["server alive"]), "True", figures["server alive"])
-    print(f"\nGoals ({figures['machine']}):")
-    for row in rows:
-        print(f"  {'✓' if row['met'] else '✗'} {row['goal']}: {row['measured']} (goal {row['target']})")
-    if json_path:
-        def plain(value):
-            if isinstance(value, Tally):
-                return {"actions": {a: dict(zip(("median_s", "p95_s", "count"), value.stats(a))) for a in value.seconds},
-                        "errors": value.errors, "exceptions": value.exceptions}
-            return value
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps({"goals": rows, **{k: plain(v) for k, v in figures.items()}}, indent=1,
-                                        default=str))

@@ -16,6 +16,7 @@ import base64
 import contextlib
 import io
 import json
+import os
 import random
 import subprocess
 import threading
@@ -33,12 +34,30 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @contextlib.contextmanager
-def serve(home: Path, log: Path) -> Iterator[tuple[str, subprocess.Popen]]:
+def environment(values: dict[str, str]) -> Iterator[None]:
+    """This process's environment with `values` set, as it was afterwards."""
+    before = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key)
+            else:
+                os.environ[key] = value
+
+
+@contextlib.contextmanager
+def serve(home: Path, log: Path, env: dict[str, str] | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
     """`streamlit run app/Home.py` on a free 127.0.0.1 port with ACN_EXPLORER_HOME=home, no file watcher (as
-    `make serve-class`); yields (url, process)."""
+    `make serve-class`) and `env` set for the server only (ACN_TEACHER_PASSPHRASE: in classroom mode, as a class is
+    served); yields (url, process)."""
     from .browser import serve_process
 
-    with serve_process(home, log, "--server.fileWatcherType", "none", wait=90) as served:
+    with contextlib.ExitStack() as running:
+        with environment(env or {}):  # the server inherits it; this process gets its own back once it started
+            served = running.enter_context(serve_process(home, log, "--server.fileWatcherType", "none", wait=90))
         yield served
 
 
@@ -246,3 +265,12 @@ def print_tally(title: str, tally: Tally) -> None:
         median, p95, count = tally.stats(action)
         print(f"  {action:<20} {median * 1e3:>6.0f}ms {p95 * 1e3:>6.0f}ms {count:>6}")
     print(f"  errors: {tally.error_count()} {tally.errors or ''}")
+
+
+def print_server_tracebacks(log: Path, most: int = 3) -> None:
+    """The last `most` tracebacks the server logged (the app shows students no details: showErrorDetails = none)."""
+    lines = log.read_text(errors="replace").splitlines() if log.is_file() else []
+    starts = [i for i, line in enumerate(lines) if line.startswith("Traceback")]
+    for start in starts[-most:]:
+        end = next((j for j in range(start + 1, len(lines)) if lines[j] and not lines[j].startswith(" ")), start)
+        print("\n".join(["  server log:", *lines[start:end + 1][-30:]]))

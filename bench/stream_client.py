@@ -3,8 +3,9 @@
 
 It sends what the browser sends (a rerun with the page and the widgets' values; a plotly selection as a
 JSON string under the chart's widget id; a canvas stroke as the component's JSON value; a button as a
-trigger) and times each rerun from the BackMsg sent to the `script_finished` ForwardMsg. It keeps the
-widget values it has set and sends them on every rerun, as the browser does. Only loopback URLs.
+trigger; a fragment's timed rerun, `st.fragment(run_every=...)`, as the fragment's id) and times each rerun
+from the BackMsg sent to the `script_finished` ForwardMsg. It keeps the widget values it has set and sends
+them on every rerun, as the browser does. Only loopback URLs.
 """
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ LOOPBACK = ("127.0.0.1", "localhost")
 @dataclass
 class Run:
     """What one rerun cost and showed: seconds from sending to script_finished, exception boxes, error
-    alerts (st.error), the texts of headings and markdown, and whether it finished at all."""
+    alerts (st.error), the texts of headings, markdown, text, alerts, toasts, expanders' labels and pictures' captions,
+    and whether it finished at all."""
     seconds: float
     exceptions: int = 0
     error_alerts: int = 0
@@ -47,6 +49,8 @@ class StreamSession:
         self.widgets: dict[str, WidgetState] = {}  # id -> last value sent (kept, as the browser keeps them)
         self.widget_ids: dict[str, str] = {}  # user key -> widget id, from the deltas
         self.specs: dict[str, str] = {}  # plotly chart widget id -> figure JSON
+        self.spec_at: dict[str, float] = {}  # plotly chart widget id -> when its latest figure arrived (perf_counter)
+        self.auto_reruns: dict[str, float] = {}  # fragment id -> seconds between its timed reruns
         self.pages: dict[str, str] = {}  # url path -> page script hash
         self.page = ""
         self.url_query = ""  # the query string the app last wrote (its URL state)
@@ -87,8 +91,9 @@ class StreamSession:
         return json.loads(self.specs[self.widget_id(key)])
 
     async def rerun(self, page: str | None = None, values: dict[str, WidgetState] | None = None,
-                    triggers: list[str] = ()) -> Run:
-        """Send one rerun (changed widget values by key, one-shot button triggers by key) and wait for it."""
+                    triggers: list[str] = (), fragment: str = "") -> Run:
+        """Send one rerun (changed widget values by key, one-shot button triggers by key) and wait for it;
+        `fragment`: the timed rerun of that fragment (an id in `auto_reruns`), as the browser's timer sends it."""
         if page is not None:
             self.page = page
         for key, state in (values or {}).items():
@@ -99,6 +104,8 @@ class StreamSession:
         client.query_string = self._query
         client.page_name = self.page
         client.page_script_hash = self.pages.get(self.page, "")
+        client.fragment_id = fragment
+        client.is_auto_rerun = bool(fragment)
         client.widget_states.widgets.extend(self.widgets.values())
         client.cached_message_hashes.extend(sorted(self.cached))
         for key in triggers:
@@ -143,6 +150,11 @@ class StreamSession:
             elif kind == "navigation":
                 for app_page in msg.navigation.app_pages:
                     self.pages[app_page.url_pathname] = app_page.page_script_hash
+            elif kind == "auto_rerun":
+                self.auto_reruns[msg.auto_rerun.fragment_id] = msg.auto_rerun.interval
+            elif kind == "stop_auto_rerun":
+                for fragment in msg.stop_auto_rerun.fragment_ids:
+                    self.auto_reruns.pop(fragment, None)
             elif kind == "delta" and self._current is not None:
                 self._delta(msg.delta)
             elif kind == "script_finished" and self._current is not None:
@@ -152,6 +164,8 @@ class StreamSession:
                     self._finished.set()
 
     def _delta(self, delta) -> None:
+        if delta.WhichOneof("type") == "add_block" and delta.add_block.WhichOneof("type") == "expandable":
+            self._current.texts.append(delta.add_block.expandable.label)
         if delta.WhichOneof("type") != "new_element":
             return
         element = delta.new_element
@@ -163,13 +177,16 @@ class StreamSession:
         elif kind == "alert":
             self._current.error_alerts += body.format == body.ERROR
             self._current.texts.append(body.body)
-        elif kind in ("heading", "markdown"):
+        elif kind in ("heading", "markdown", "text", "toast"):
             self._current.texts.append(body.body)
+        elif kind == "imgs":
+            self._current.texts.extend(image.caption for image in body.imgs if image.caption)
         widget_id = getattr(body, "id", "") if hasattr(body, "id") else ""
         if widget_id.startswith("$$ID-"):
             self.widget_ids[widget_id.rsplit("-", 1)[-1]] = widget_id
             if kind == "plotly_chart":
                 self.specs[widget_id] = body.spec
+                self.spec_at[widget_id] = time.perf_counter()
 
     def upload(self, data: bytes, name: str) -> WidgetState:
         """Put a file where a `st.file_uploader` reads it (HTTP PUT, with the XSRF cookie as the browser

@@ -38,7 +38,7 @@ with st.form("board_prompt_form", border=False):
     row = st.columns([5, 1], vertical_alignment="bottom")
     text = row[0].text_input("Prompt shown on every student's Your digit page", max_chars=PROMPT_CHARS,
                              placeholder="draw a 7", key="board_prompt")
-    if row[1].form_submit_button("Show it", icon=":material/campaign:"):
+    if row[1].form_submit_button("Show it", icon=":material/campaign:", key="board_prompt_show"):
         board.set_prompt(text)
         st.rerun()
 if view.prompt:
@@ -53,7 +53,7 @@ if len(view.marks) > len(here):
     st.caption(f"{len(view.marks) - len(here)} drawings were placed on another model's map: pick that model in the "
                f"sidebar to see them.")
 if view.students == 0:
-    st.caption("Students join on the Your digit page (Join the class board), then draw and send their digits.")
+    st.caption("Students join from the box in the sidebar (Join the class board), then draw on Your digit and send.")
 
 if st.toggle("Show lesson progress", value=True, key="board_show_progress"):
     if not view.progress:

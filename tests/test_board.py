@@ -41,7 +41,7 @@ def send(board, who, label=7, xy=(1.0, 2.0)):
 @pytest.mark.parametrize("raw", ["<b>Bold</b> <script>alert(1)</script>", "**Star** [link](http://x) `code` # h",
                                  "\u202eOtter\u202c \u2066Lynx\u2069 \u200fx\u200e", "Bad\x00\x07\x1b[31mRed\r\nLine",
                                  "A" * 10_000, "  lots \t of \u2003 space  \u2028 here  "])
-def test_a_pseudonym_becomes_one_line_of_plain_text_at_most_24_characters(raw):
+def test_a_pseudonym_becomes_one_line_of_plain_text_at_most_24_characters(raw):  # row 46
     board, _, _ = make_board()
     name = board.join(student("a"), raw)
     assert 0 < len(name) <= PSEUDONYM_CHARS
@@ -58,7 +58,7 @@ def test_an_empty_or_all_invisible_pseudonym_is_given_one_and_two_students_never
 
 # ---- identity is the server's session, never a name -----------------------------------------------------------
 
-def test_a_student_cannot_post_as_another_pseudonym_or_as_the_teacher():
+def test_a_student_cannot_post_as_another_pseudonym_or_as_the_teacher():  # row 46
     board, _, _ = make_board()
     ada, eve = student("ada"), student("eve")
     assert board.join(ada, "Ada Lovelace") == "Ada Lovelace"
@@ -102,7 +102,7 @@ def test_identity_comes_from_the_script_run_context_and_liveness_from_the_server
 
 # ---- flooding ---------------------------------------------------------------------------------------------------
 
-def test_a_student_may_send_three_drawings_a_minute_and_is_told_when_the_next_is_allowed():
+def test_a_student_may_send_three_drawings_a_minute_and_is_told_when_the_next_is_allowed():  # row 46
     board, clock, _ = make_board()
     ada = student("ada")
     board.join(ada)
@@ -116,7 +116,7 @@ def test_a_student_may_send_three_drawings_a_minute_and_is_told_when_the_next_is
     assert len(board.mine(ada)[1]) == 4
 
 
-def test_marks_are_capped_per_student_per_class_and_students_per_board():
+def test_marks_are_capped_per_student_per_class_and_students_per_board():  # row 46
     board, clock, _ = make_board(Limits(per_class=300))
     for i in range(30):
         board.join(student(str(i)))

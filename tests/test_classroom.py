@@ -1,7 +1,10 @@
-"""A class on one server (issue 18): sessions never see each other's state, a session's state stays bounded
-whatever it selects, and a 3-session smoke of the load tool (`python -m bench classroom N`). One real
-`streamlit run` on a free loopback port, driven through Streamlit's websocket protocol; no timings asserted."""
+"""A class on one server (issues 18 and 24): sessions never see each other's state, on the class board neither (a
+student sees only their own drawings and pseudonym, cannot act as the teacher, and a closed tab's drawings leave
+the board), a session's state stays bounded whatever it selects, and a 3-session smoke of the load tool
+(`python -m bench classroom N`, its board phase too). One real `streamlit run` in classroom mode on a free loopback
+port, driven through Streamlit's websocket protocol; no timings asserted."""
 import asyncio
+import json
 import random
 import re
 from pathlib import Path
@@ -11,18 +14,29 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 
-from bench.class_faults import write_goals
-from bench.classroom import MapPoints, a_class, serve
-from bench.stream_client import StreamSession, string_value
+from bench.class_board import board_class, marks_on, open_board_as_teacher, seven_png
+from bench.class_goals import write_goals
+from bench.class_memory import MemoryProbe
+from bench.classroom import MapPoints, Tally, a_class, serve
+from bench.stream_client import StreamSession, json_value, string_value
 
 pytestmark = pytest.mark.slow
 HOME_SCRIPT = str(Path(__file__).resolve().parents[1] / "app" / "Home.py")
+PASSPHRASE = "owl-at-the-front"
+GRACE_S = 2  # a closed tab's drawings leave the board after this (ACN_BOARD_GRACE_S; 30 s when a class is served)
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def probe_folder(tmp_path_factory):
+    return tmp_path_factory.mktemp("memory-probe")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, probe_folder):
     home = tmp_path_factory.mktemp("class-home")
-    with serve(home, home / "server.log") as (url, process):
+    env = {"ACN_TEACHER_PASSPHRASE": PASSPHRASE, "ACN_BOARD_GRACE_S": str(GRACE_S),
+           "ACN_MEMORY_PROBE": str(probe_folder)}
+    with serve(home, home / "server.log", env) as (url, process):
         yield url
 
 
@@ -95,6 +109,76 @@ def test_two_sessions_never_see_each_others_sample_k_region_upload_or_lesson(ser
     assert with_lesson.get("lesson") == "tour"  # the lessons feature (app/lesson.py) keeps the lesson in that tab's URL
 
 
+async def join(session: StreamSession, name: str):
+    return await session.rerun(values={"board_pseudonym": string_value(name)}, triggers=["board_join_go"])
+
+
+async def draw_and_send(session: StreamSession, seed: int):
+    await session.rerun(values={"yd_canvas": json_value({"png": seven_png(random.Random(seed))})})
+    return await session.rerun(triggers=["board_send"])
+
+
+async def headline(teacher: StreamSession) -> str:
+    run = await teacher.rerun()
+    return next(text.split("**")[1] for text in run.texts if " joined · " in text)
+
+
+async def two_students_on_the_board(url: str) -> dict:
+    teacher = await open_board_as_teacher(url, PASSPHRASE, Tally())
+    a, b = StreamSession(url), StreamSession(url)
+    try:
+        await a.open("your_digit")
+        await b.open("your_digit")
+        out = {"a_joined": await join(a, "Ada Otter"), "b_as_a": await join(b, "ada otter"),
+               "b_as_teacher": await join(b, "Teacher Bo"), "b_joined": await join(b, "Bo")}
+        out["a_sent"], out["b_sent"] = await draw_and_send(a, 1), await draw_and_send(b, 2)
+        out["b_page"] = await b.rerun()
+        out["teacher_sees"] = (await headline(teacher), marks_on(teacher.figure("board_map")))
+        # B guesses the passphrase, opens the board, then sends the teacher's own widget ids (copied from the
+        # teacher's tab): a new prompt, and End the class
+        await b.rerun(values={"teacher_passphrase": string_value("owl")})
+        out["b_board"] = await b.rerun(page="class_board")
+        out["b_got_the_map"] = "board_map" in b.widget_ids
+        for key in ("board_prompt", "board_prompt_show", "board_end"):
+            b.widget_ids[key] = teacher.widget_id(key)
+        out["b_forged"] = await b.rerun(values={"board_prompt": string_value("I am the teacher now")},
+                                        triggers=["board_prompt_show", "board_end"])
+        out["teacher_after_forgery"] = await teacher.rerun()
+        await a.close()  # A's tab closes: A's drawing leaves the board after the grace
+        for _ in range(60):
+            await asyncio.sleep(0.5)
+            out["teacher_after_a_left"] = await headline(teacher)
+            if out["teacher_after_a_left"].startswith("1 student joined"):
+                break
+        out["teacher_marks_after_a_left"] = marks_on(teacher.figure("board_map"))
+        return out
+    finally:
+        for session in (a, b, teacher):
+            await session.close()
+
+
+def test_on_the_board_a_student_sees_only_their_own_drawing_never_acts_as_teacher_and_leaves_with_the_tab(server):
+    # row 46, through a real server: identity is the server's session; the teacher's controls stay the teacher's
+    seen = asyncio.run(two_students_on_the_board(server))
+    assert "On the class board as **Ada Otter**" in seen["a_joined"].texts
+    for attempt, refusal in (("b_as_a", "Another student has that pseudonym"), ("b_as_teacher", "for the teacher")):
+        assert seen[attempt].error_alerts == 1 and refusal in " ".join(seen[attempt].texts)
+    assert "On the class board as **Bo**" in seen["b_joined"].texts
+    assert all(any(t.startswith("Sent to the class board") for t in seen[k].texts) for k in ("a_sent", "b_sent"))
+    b_page = " ".join(seen["b_page"].texts)
+    assert "Your drawings on the class board (1)" in seen["b_page"].texts  # B's own drawing, and only that
+    assert "Otter" not in b_page and "Otter" not in " ".join(seen["b_sent"].texts)  # nothing of A's, not its name
+    assert seen["teacher_sees"] == ("2 students joined · 2 drawings on the map.", {"Ada Otter": 1, "Bo": 1})
+    assert "Only the teacher sees the class board; your own drawings are on the Your digit page." in \
+        seen["b_board"].texts
+    assert not seen["b_got_the_map"] and seen["b_forged"].exceptions == 0
+    teacher_page = " ".join(seen["teacher_after_forgery"].texts)
+    assert "**The prompt:** draw a 7" in teacher_page and "I am the teacher now" not in teacher_page
+    assert "2 students joined · 2 drawings on the map." in teacher_page and "The class is ended" not in teacher_page
+    assert seen["teacher_after_a_left"] == "1 student joined · 1 drawing on the map."
+    assert seen["teacher_marks_after_a_left"] == {"Bo": 1}
+
+
 def state_bytes(value) -> int:
     """A rough size of a session-state value: array bytes, string lengths, containers summed."""
     if isinstance(value, np.ndarray):
@@ -132,10 +216,19 @@ def test_the_load_tool_drives_three_sessions_through_every_action(server, tmp_pa
     actions = {"open the map", "click → panel", "box region", "lasso region", "open daydreams", "daydream step",
                "open your digit", "draw a digit"}
     assert actions <= set(crowd.seconds) and all(len(crowd.seconds[a]) >= 3 for a in actions)
-    figures = {"machine": "test", "class": crowd, "idle MB": 500.0, "class peak MB": 600.0,
+    board = asyncio.run(board_class(server, 2, PASSPHRASE, think=(0.0, 0.1)))
+    assert board.students.error_count() == 0 and board.teacher.error_count() == 0, (board.students.errors,
+                                                                                     board.teacher.errors)
+    assert {"join the board", "draw a digit", "send to the board", "click → panel"} <= set(board.students.seconds)
+    assert len(board.log.delays()) == 2 and board.log.unseen() == 0  # both marks timed onto the teacher's screen
+    assert any(text.startswith("**2 students joined · 2 drawings on the map.** 2 landed among the") for text in
+               board.final_texts)
+    figures = {"machine": "test", "class": crowd, "board": board, "idle MB": 500.0, "class peak MB": 600.0,
                "after leaving MB": 520.0, "server alive": True}
     write_goals(figures, 3, tmp_path / "class.json")
-    assert '"met": true' in (tmp_path / "class.json").read_text()
+    written = json.loads((tmp_path / "class.json").read_text())
+    assert all(row["met"] for row in written["goals"] if "memory" in row["goal"] or "errors" in row["goal"])
+    assert len(written["board"]["send -> mark s"]) == 2
 
 
 def test_the_app_does_not_collect_garbage_after_every_run():
@@ -145,3 +238,23 @@ def test_the_app_does_not_collect_garbage_after_every_run():
 
     config = tomllib.loads((Path(__file__).resolve().parents[1] / ".streamlit" / "config.toml").read_text())
     assert config["runner"]["postScriptGC"] is False
+
+
+async def open_and_click(url: str) -> None:
+    session = StreamSession(url)
+    await session.open("latent_map")
+    points = MapPoints.from_figure(session.figure("latent_map"))
+    await session.rerun(values={"latent_map": string_value(points.selection(np.array([9])))})
+    await session.close()
+
+
+def test_the_memory_probe_says_what_the_server_holds_and_what_grew(server, probe_folder):
+    """Last in this module: tracing, once started, slows every run after it."""
+    probe = MemoryProbe(probe_folder)
+    before = probe.take("before", "trace", timeout=120)
+    asyncio.run(open_and_click(server))
+    after = probe.take("after", "collect", timeout=120)
+    assert before["proc MB"]["VmRSS"] > 100 and after["traced MB"] > 0 and (probe_folder / "after.snapshot").is_file()
+    assert after["sessions kept for a reconnect"] >= 1 and after["cache bytes"]["st_cache_data:app.answers.inspect"] > 0
+    report = probe.report("before", "after")
+    assert "sessions kept for a reconnect" in report and "what grew (traced), by the code that allocated it" in report

@@ -4,8 +4,7 @@
 
 Each name is imported on first use (PEP 562), so `import acn_core` does not import PyTorch.
 """
-from importlib import import_module
-
+from .lazy import lazy_names
 from .version import __version__  # noqa: F401  (acn_core.__version__)
 
 __all__ = ["ACN", "Bundle", "CodeIndex", "DataConfig", "ModelConfig", "RunConfig", "TrainConfig", "exact_knn",
@@ -14,19 +13,4 @@ _HOMES = {"ACN": ".model", "Bundle": ".bundle", "CodeIndex": ".bundle", "DataCon
           "ModelConfig": ".config", "RunConfig": ".config", "TrainConfig": ".config", "exact_knn": ".knn",
           "load_dataset": ".data", "train": ".training"}
 
-
-def __getattr__(name: str):
-    """A name of `__all__`, or a module of this package, imported on first use."""
-    if name in _HOMES:
-        value = globals()[name] = getattr(import_module(_HOMES[name], __name__), name)
-        return value
-    try:
-        return import_module(f".{name}", __name__)
-    except ModuleNotFoundError as err:
-        if err.name != f"{__name__}.{name}":
-            raise
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_names(__name__, _HOMES, __all__)

@@ -8,10 +8,8 @@ teacher's page redraws when the board's version changes); the students' actions 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import html
-import io
 import random
 import time
 from collections import Counter
@@ -21,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from websockets.exceptions import ConnectionClosed
 
-from .classroom import MapPoints, Tally, click, print_tally
+from .classroom import MapPoints, Tally, click, png_data_url, print_tally
 from .rows import GOALS
 from .stream_client import StreamSession, json_value, string_value
 
@@ -44,9 +42,7 @@ def seven_png(rng: random.Random) -> str:
     foot = (115 + jitter(30), 235 + jitter(10))
     ImageDraw.Draw(picture).line([bar_start, corner, foot], fill=(255, 255, 255, 255),
                                  width=22 + rng.randint(-4, 4), joint="curve")
-    buffer = io.BytesIO()
-    picture.save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    return png_data_url(picture)
 
 
 @dataclass

@@ -154,6 +154,11 @@ def digit_png(rng: random.Random) -> str:
         pen.line([(140 + rng.randint(-30, 30), 40), (130, 240)], fill=(255, 255, 255, 255), width=22)
     else:
         pen.ellipse([80, 40, 200, 240], outline=(255, 255, 255, 255), width=22)
+    return png_data_url(picture)
+
+
+def png_data_url(picture) -> str:
+    """A PIL picture as the canvas component sends it: a PNG data URL."""
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()

@@ -3,7 +3,7 @@
 (`glance`), making one (`build`: `evaluate`, `quality`, the `projection` onto a map), and sharing it (`archive`).
 
 Names are imported on first use (PEP 562): importing the wing imports none of its modules."""
-from importlib import import_module
+from ..lazy import lazy_names
 
 __all__ = ["BOUND_NOTE", "Bundle", "CRITERIA", "CodeIndex", "Evaluation", "MNIST_CRITERIA", "create", "export_zip",
            "glance", "import_zip", "load", "make_lean", "projection", "reevaluate", "self_contained",
@@ -13,19 +13,4 @@ _HOMES = {"export_zip": ".archive", "import_zip": ".archive", "create": ".build"
           "BOUND_NOTE": ".evaluate", "CRITERIA": ".evaluate", "MNIST_CRITERIA": ".evaluate", "Evaluation": ".evaluate",
           "Bundle": ".format", "load": ".format", "CodeIndex": ".index"}
 
-
-def __getattr__(name: str):
-    """A name of `__all__`, or a module of this package, imported on first use."""
-    if name in _HOMES:
-        value = globals()[name] = getattr(import_module(_HOMES[name], __name__), name)
-        return value
-    try:
-        return import_module(f".{name}", __name__)
-    except ModuleNotFoundError as err:
-        if err.name != f"{__name__}.{name}":
-            raise
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_names(__name__, _HOMES, __all__)

@@ -39,7 +39,7 @@ navigation = st.navigation([
     st.Page("../pages/train.py", title="Train", icon=":material/model_training:"),
     st.Page("../pages/lessons.py", title="Lessons", icon=":material/school:"),
     *([st.Page("../pages/class_board.py", title="Class board", icon=":material/co_present:")]
-      if explorer.classroom() else []),
+      if board.is_teacher() else []),  # listed for the session that typed the passphrase (the page checks too)
 ])
 lesson.before_page(navigation)
 explorer.model_picker()

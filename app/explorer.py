@@ -201,13 +201,14 @@ def require_bundle() -> Bundle:
 def map_source() -> Bundle | glance.Glance:
     """What the Latent map draws from: the chosen bundle once this process has loaded it; before that, a glance
     at it (`acn_core.bundle.glance`: the map's arrays and the bundle's own neighbours, verified, without PyTorch),
-    so a server's first map is drawn without waiting ~2 s for PyTorch and the bundle. Stops the page like
+    so a server's first map is drawn without waiting ~2 s for PyTorch and the bundle (a map too large to draw every
+    point waits for the bundle in any case, so it gets no glance). Stops the page like
     `require_bundle` when there is no usable model."""
     path = available_models().get(st.session_state.get("model_label"))
     if path is not None:
         try:
             content_hash = _content_hash(path)
-            if content_hash not in _LOADED:
+            if content_hash not in _LOADED and glance.draws_whole_map(path):
                 return _glance(str(path), content_hash)
         except (BundleError, OSError, ValueError):
             pass  # the load says why it cannot be used

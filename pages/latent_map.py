@@ -56,8 +56,8 @@ layer = {"values": None if attribute is None else getattr(bundle, attribute), "v
          "visible": visible, "region": region, "tool": mapview.drag_tool("latent_map"),
          **mapview.level_of_detail(bundle, attribute, shown, region, show_held_out)}
 map_col, panel = st.columns([3, 2])
-# the panel's first slot, on every run: a first run loads the bundle there, so the panel's tabs keep their place
-# and a click's new panel replaces the old one instead of showing beside it while the page runs
+# the panel's first slot, on every run: a first run loads the bundle there (its spinner), so the panel's tabs keep
+# their place from the first run to the next
 loading = panel.container()
 if first:  # the map now, from the glance; PyTorch and the bundle for the panel after it
     selected, neighbours = mapview.glance_marks(bundle, sample, k)

@@ -108,3 +108,10 @@ def test_a_cold_map_is_drawn_first_from_the_glance_and_is_the_map_a_loaded_bundl
     assert len(glanced) == 1 and _map_spec(at) == cold  # the same star, rings, points and held-out layer
     rings = next(trace for trace in cold["data"] if trace.get("name") == "neighbours" and trace.get("showlegend"))
     assert len(base64.b64decode(rings["x"]["bdata"])) == 6 * np.dtype(rings["x"]["dtype"]).itemsize  # K = 6 rings
+
+
+def test_a_map_too_large_to_draw_every_point_gets_no_glance(monkeypatch):
+    default = REPO / "assets" / "default-mnist5k"
+    assert glance.draws_whole_map(default)
+    monkeypatch.setattr(glance, "EXACT_MAP_POINTS", 1_000)  # the bundled default's 4,000 codes: a large map now
+    assert not glance.draws_whole_map(default)

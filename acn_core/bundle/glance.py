@@ -13,6 +13,7 @@ import numpy as np
 from .files import (CONFIG_FILE, DATA_FILE, DatasetInfo, bundle_folder, check_values, expected_arrays, read_index,
                     read_meta)
 from .index import CodeIndex
+from .projection import EXACT_MAP_POINTS
 from .schema import check_tensors, safetensors_header
 from ..storage import read_arrays, sha256_file
 
@@ -66,6 +67,14 @@ class Glance:
         if not 0 <= item < self.n_train:
             raise ValueError(f"sample {item} does not exist: choose an index from 0 to {self.n_train - 1}")
         return self.index.query_item(item, k)
+
+
+def draws_whole_map(path: Path | str) -> bool:
+    """Whether a glance can draw this bundle's map before it is loaded: at most `projection.EXACT_MAP_POINTS`
+    training codes, as data.safetensors' header says (the header alone is read; nothing is drawn from it). A larger
+    map waits for the loaded bundle anyway, so a glance at it would only read and hash its files a second time."""
+    header = safetensors_header(bundle_folder(path) / DATA_FILE)
+    return header.get("train_codes", ("", (0,)))[1][0] <= EXACT_MAP_POINTS
 
 
 def read(path: Path | str) -> Glance:

@@ -109,6 +109,49 @@ def available_models() -> dict[str, Path]:
     return found
 
 
+# The bundled PixelCNN pairs (standard prior, ACN prior) that tell the paper's story, best first: the paper's own
+# data (binarised MNIST, 60,000 training images; lean, so it needs MNIST here: `make data`), then the mnist5k
+# pair that needs nothing. A lesson step or the Compare page naming the first pair shows the second where MNIST is
+# missing, and says so (`stand_in`).
+PAPER_PAIRS = (("paper-check/mnist-pixelcnn-standard (bundled)", "paper-check/mnist-pixelcnn-acn (bundled)"),
+               ("paper-check/pixelcnn-spatial-standard (bundled)", "paper-check/pixelcnn-spatial-acn (bundled)"))
+STAND_INS = dict(zip(PAPER_PAIRS[0], PAPER_PAIRS[1]))
+
+
+def images_here(path: Path) -> bool:
+    """Whether a bundle's images can be read on this machine: always for one that carries them; for a lean one,
+    whether its dataset is in the local store (the hash is checked when it loads)."""
+    from acn_core.data import DataError, source_images
+    from acn_core.storage import read_json
+
+    try:
+        source = read_json(path / "config.json").get("images")
+        if not isinstance(source, dict):
+            return True
+        for part in {source.get("train_part"), source.get("test_part")}:
+            source_images(str(source.get("dataset")), str(part), str(source.get("root", "")))
+        return True
+    except (BundleError, DataError, OSError, ValueError):
+        return False
+
+
+def stand_in(label: str) -> tuple[str, str | None]:
+    """`label`, or the bundled model shown in its place on a machine without its dataset, with a note saying so."""
+    models = available_models()
+    other = STAND_INS.get(label)
+    if other is None or label not in models or other not in models or images_here(models[label]):
+        return label, None
+    return other, (f"{label} needs the MNIST files, which are not on this machine (`make data` gets them): "
+                   f"{other} is shown in its place.")
+
+
+def paper_pair() -> tuple[str, str] | None:
+    """The Compare page's first pair: the best of PAPER_PAIRS this machine can show (None: no bundled pair)."""
+    models = available_models()
+    pair = tuple(stand_in(label)[0] for label in PAPER_PAIRS[0])
+    return pair if all(label in models for label in pair) else None
+
+
 _LOADED: set[str] = set()  # content hashes of the bundles loaded in this process (`load_bundle`)
 
 
@@ -151,6 +194,14 @@ COMPARE_ROWS = [("held-out total (nats)", "total_nats"), ("reconstruction (nats)
                 ("k-NN accuracy, sampled codes", "sampled_code_knn_accuracy"),
                 ("k-NN accuracy, raw pixels", "pixel_knn_accuracy"), ("active dimensions", "active_dims"),
                 ("reconstructions keeping their label", "recon_label_agreement")]
+
+
+def about(bundle: Bundle) -> str:
+    """A model in a few words: its decoder and what it was trained on."""
+    m = bundle.config.model
+    decoder = (f"a {m.pixelcnn_layers}-layer PixelCNN ({m.pixelcnn_conditioning} code)" if m.decoder == "pixelcnn"
+               else f"the {m.decoder} decoder")
+    return f"{decoder} on {bundle.n_train:,} training images of {bundle.dataset.name}"
 
 
 def compare_table(a: Bundle, b: Bundle, label_a: str, label_b: str, overlap: np.ndarray | None) -> dict:

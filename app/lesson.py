@@ -43,7 +43,8 @@ def open_step(number: int) -> None:
         number = opened
     step = active.steps[number - 1]
     session["step"] = number
-    session["_lesson_step_notes"] = state.open_view(step.page, step.state)
+    view, swapped = lesson_kit.view_here(step)
+    session["_lesson_step_notes"] = swapped + state.open_view(step.page, view)
     session["_lesson_goto"] = step.page
     session["_lesson_done"] = False
     session["_lesson_baseline"] = state.watch(step.page, step.expect) if step.expect else None

@@ -53,9 +53,20 @@ def share_link(name: str, number: int = 1, present: bool = False) -> str:
     return f"{url.scheme}://{url.netloc}/?lesson={name}&step={number}" + ("&present=1" if present else "")
 
 
+def view_here(step: lessons.Step) -> tuple[dict[str, str | int | bool], list[str]]:
+    """The view `step` opens on this machine: each model it names (`lessons.MODEL_KEYS`) that needs a dataset this
+    machine lacks is replaced by its stand-in (`explorer.stand_in`), with a note saying so."""
+    view, notes = dict(step.state), []
+    for key in lessons.MODEL_KEYS:
+        if isinstance(view.get(key), str):
+            view[key], note = explorer.stand_in(view[key])
+            notes += [note] if note else []
+    return view, notes
+
+
 def _view_numbers(step: lessons.Step, which: str, bundle) -> dict:
     """The numbers of the view the step opens: its sample, its "why this code is cheap", its walk."""
-    view = step.state
+    view = view_here(step)[0]
     if which == "sample":
         item = int(view.get("sample", 0))
         return {"index": item, "label": bundle.label_name(int(bundle.labels[item])),
@@ -78,10 +89,11 @@ def numbers(step: lessons.Step) -> dict:
     and `chance`), and `{sample.x}`, `{why.x}`, `{walk.x}` (the view the step opens, on its model)."""
     tokens = lessons.number_tokens(step.text + step.todo)
     models, filled, found = explorer.available_models(), {}, {}
-    labels = {"a": step.state.get("compare_a"), "b": step.state.get("compare_b")}
+    view = view_here(step)[0]
+    labels = {"a": view.get("compare_a"), "b": view.get("compare_b")}
     for token in sorted(tokens):
         which, name = token.split(".", 1)
-        label = labels.get(which) or step.state.get("model", st.session_state.get("model_label"))
+        label = labels.get(which) or view.get("model", st.session_state.get("model_label"))
         bundle = explorer.load_bundle(models[label]) if label in models else None
         if bundle is None:
             filled[token] = None
@@ -94,6 +106,8 @@ def numbers(step: lessons.Step) -> dict:
             filled[token] = found[which].get(name)
         elif name == "chance":
             filled[token] = 1 / len(bundle.class_names)
+        elif name == "about":
+            filled[token] = explorer.about(bundle)
         elif name in {key for _, key in explorer.COMPARE_ROWS}:
             filled[token] = getattr(bundle.evaluation, name)
     return filled

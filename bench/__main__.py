@@ -7,7 +7,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 BUNDLE = REPO / "assets" / "default-mnist5k"
-PIXELCNN = REPO / "assets" / "paper-check" / "pixelcnn-acn"
+PIXELCNN = REPO / "assets" / "paper-check" / "pixelcnn-spatial-acn"
 MLP = {"model.encoder": "mlp", "model.decoder": "mlp", "model.encoder_input": "binary"}  # the public ones' kind
 
 

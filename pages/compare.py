@@ -14,10 +14,9 @@ if len(labels) < 2:
     st.info("Only one model is available. Train another on the Train page (e.g. the same settings with the "
             "standard prior), or upload one on Home, then compare them here.")
     st.stop()
-# the bundled spatial PixelCNN pair tells the paper's story in pictures: one code, reconstructions that keep
-# the digit (ACN) beside ones that drift to other digits (VAE)
-story = ["paper-check/pixelcnn-spatial-standard (bundled)", "paper-check/pixelcnn-spatial-acn (bundled)"]
-for key, default in zip(("compare_a", "compare_b"), story if all(s in labels for s in story) else labels[:2]):
+# a bundled PixelCNN pair tells the paper's story in pictures: one code, reconstructions that keep the digit
+# (ACN) beside ones that drift to other digits (VAE); the MNIST pair where MNIST is here, else the mnist5k one
+for key, default in zip(("compare_a", "compare_b"), explorer.paper_pair() or labels[:2]):
     if st.session_state.get(key) not in labels:
         st.session_state[key] = default
 pick = st.columns(2)
@@ -31,7 +30,7 @@ same_samples = a.n_train == b.n_train and np.array_equal(a.source_index, b.sourc
 k = st.slider("Neighbours K", 1, 20, 6, key="compare_k")
 overlap = answers.neighbour_overlap(a, b, k) if same_samples else None
 st.dataframe(explorer.compare_table(a, b, label_a, label_b, overlap), hide_index=True)
-uses = [f"**{side}** ({model.config.model.decoder}, {model.config.model.prior} prior): " + explain.code_use(
+uses = [f"**{side}** ({explorer.about(model)}, {model.config.model.prior} prior): " + explain.code_use(
     model.evaluation.kl_nats, model.evaluation.sampled_code_knn_accuracy, len(model.class_names))
     for side, model in (("A", a), ("B", b))]
 st.markdown("\n".join(f"- {line}." for line in uses))

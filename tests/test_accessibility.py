@@ -20,7 +20,7 @@ from bench.browser import CHROMIUM, CHROMIUM_ARGS, serve_app
 AXE = Path(__file__).parent / "assets" / "axe.min.js"
 WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 FAILING = ("serious", "critical")
-STANDARD_PRIOR = quote("paper-check/pixelcnn-standard (bundled)")
+STANDARD_PRIOR = quote("paper-check/pixelcnn-spatial-standard (bundled)")
 
 
 def region_link() -> str:

@@ -286,6 +286,6 @@ def test_the_atlas_layer_lays_decoded_cells_over_the_map_by_level():  # issue 15
 
 
 def test_the_atlas_of_a_pixelcnn_model_takes_the_slow_path_without_an_error():  # issue 15: never an error
-    at = open_page("latent_map", model_label="paper-check/pixelcnn-acn (bundled)", map_atlas=True,
+    at = open_page("latent_map", model_label="paper-check/pixelcnn-spatial-acn (bundled)", map_atlas=True,
                    map_atlas_level="coarse")
     assert any(c.value.startswith("**Atlas (coarse, ") and "pixel by pixel" in c.value for c in at.caption)

@@ -57,9 +57,12 @@ def check_compare(claims: dict, at: AppTest) -> None:
     table = at.dataframe[0].value
     for token, value in claims.items():
         side, metric = token.split(".")
+        lines = next(m.value for m in at.markdown if m.value.startswith("- **A**")).split("\n")
+        if metric == "about":  # the code-use lines under the table say what each model is
+            assert lines[0 if side == "a" else 1].startswith(f"- **{side.upper()}** ({value}, "), token
+            continue
         if metric == "chance":  # the code-use lines under the table say each model's chance level
-            line = next(m.value for m in at.markdown if m.value.startswith("- **A**"))
-            chance = re.findall(r"\(chance (\d\.\d+)\)", line)[0 if side == "a" else 1]
+            chance = re.findall(r"\(chance (\d\.\d+)\)", "\n".join(lines))[0 if side == "a" else 1]
             close(value, float(chance), token, 2)
             continue
         assert metric in ROWS, f"this view shows no {token}"

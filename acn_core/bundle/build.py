@@ -34,9 +34,10 @@ from ..training.loop import TrainResult, train
 from ..training.progress import Progress
 
 MAX_REPLAY_POINTS = 5000
-# above this many training codes a bundle ships its Annoy index: building it on load would cost more than
-# ~0.5 s here (4,000 codes: 0.19 s; 60,000: 1.5 s; a million: minutes); below, it is built from the codes
-SHIP_INDEX_ABOVE = 20_000
+# above this many training codes a bundle ships its Annoy index; below, loading builds it from the codes in a
+# background thread (4,000 codes: 0.19 s; 60,000: 1.2-2.7 s; a million: minutes). An index of 60,000 codes is
+# 27 MB, more than the rest of its bundle: a bundled MNIST model could not ship it
+SHIP_INDEX_ABOVE = 100_000
 
 
 def judged_modes(model: ACN) -> tuple[str, ...]:

@@ -307,6 +307,8 @@ def render_markdown(doc: dict) -> str:
                     f"{e['kl_standard_nats']:.2f} | {e['code_knn_accuracy']:.3f} | {e['sampled_code_knn_accuracy']:.3f}"
                     f" | {e['active_dims']} | {_fmt(e.get('recon_label_agreement'))} | "
                     f"{_fmt(e.get('daydream_on_data_fraction'))} |")
+    if doc["budget"].startswith("mnist"):  # the paper's figure beside ours (it reports the total only)
+        rows.append(f"| the paper's ACN (Graves et al., 2018) | | | | {PAPER_TOTAL_NATS:.2f} | | | | | | |")
     figures = [f"### {key}\n\nReconstructions (top: originals; below: three decodes of z ~ q(z|x))  \n"
                f"![](figures/{key}-recon.png)\n\nPrior samples  \n![](figures/{key}-prior.png)\n\n"
                f"Daydreams  \n![](figures/{key}-daydream.png)\n" for key in models]

@@ -207,15 +207,18 @@ def describe(bundle: Bundle, items: np.ndarray) -> dict[str, np.ndarray]:
     return rows
 
 
-def neighbour_overlap(a: Bundle, b: Bundle, k: int) -> np.ndarray:
+def neighbour_overlap(a: Bundle, b: Bundle, k: int, items: np.ndarray | None = None) -> np.ndarray:
     """Per training item, the Jaccard index of its K-neighbour sets under two models trained on the same
-    images (1 = the same neighbours, 0 = none shared): (N,). Exact k-NN on the stored codes."""
+    images (1 = the same neighbours, 0 = none shared): (N,). Exact k-NN on the stored codes, for every item or
+    only `items` (the others NaN: 60,000 items take seconds)."""
     from .knn import exact_knn
 
     if a.n_train != b.n_train or not np.array_equal(a.source_index, b.source_index):
         raise ValueError("the two models were trained on different images; their neighbours cannot be compared")
     k = max(1, min(int(k), a.n_train - 1))
-    rows = torch.arange(a.n_train)
-    sets = [exact_knn(m.train_codes, m.train_codes, k, exclude=rows)[1] for m in (a, b)]  # (N, K) each
+    rows = torch.arange(a.n_train) if items is None else torch.as_tensor(np.asarray(items, dtype=np.int64))
+    sets = [exact_knn(m.train_codes[rows], m.train_codes, k, exclude=rows)[1] for m in (a, b)]  # (B, K) each
     shared = (sets[0][:, :, None] == sets[1][:, None, :]).any(2).sum(1).float()
-    return (shared / (2 * k - shared)).numpy()
+    out = np.full(a.n_train, np.nan, dtype=np.float32)
+    out[rows.numpy()] = (shared / (2 * k - shared)).numpy()
+    return out

@@ -94,9 +94,11 @@ def code_decodes(bundle: Bundle, item: int) -> np.ndarray:
 
 @_cached(16, spinner="Comparing neighbourhoods ...")
 def neighbour_overlap(a: Bundle, b: Bundle, k: int) -> np.ndarray:
+    """For every item; on a large map only for the drawn sample (the rest NaN), which is what the map shows."""
     from acn_core import sampling
 
-    return sampling.neighbour_overlap(a, b, int(k))
+    items = drawn(a, ()) if a.n_train > projection.EXACT_MAP_POINTS else None
+    return sampling.neighbour_overlap(a, b, int(k), items)
 
 
 @_cached(4)

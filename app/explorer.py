@@ -210,7 +210,7 @@ def compare_table(a: Bundle, b: Bundle, label_a: str, label_b: str, overlap: np.
         values = [getattr(model.evaluation, key) for _, key in COMPARE_ROWS]
         cells = ["n/a" if v is None else str(v) if isinstance(v, int) else f"{v:.3f}" for v in values]
         return cells + [f"{model.config.model.decoder} / {model.config.model.prior}",
-                        "n/a" if overlap is None else f"{overlap.mean():.3f}"]
+                        "n/a" if overlap is None else f"{np.nanmean(overlap):.3f}"]
 
     return {"metric": [name for name, _ in COMPARE_ROWS] + ["decoder / prior", "mean neighbour overlap (Jaccard)"],
             f"A: {label_a}": column(a), f"B: {label_b}": column(b)}

@@ -68,7 +68,7 @@ def map_figure(xy: np.ndarray, labels: np.ndarray, label_names: list[str], layer
     if layers.region is not None and len(layers.region):
         in_region[np.asarray(layers.region, dtype=np.int64)] = True
     index = np.arange(len(xy)) if layers.drawn is None else np.asarray(layers.drawn, dtype=np.int64)
-    value_range = None if layers.values is None else [float(layers.values.min()), float(layers.values.max())]
+    value_range = None if layers.values is None else [float(np.nanmin(layers.values)), float(np.nanmax(layers.values))]
     if layers.drawn is not None:  # only these points become traces; the density image shows every point
         xy, labels, in_region = xy[index], labels[index], in_region[index]
         hover = {name: values[index] for name, values in hover.items()}

@@ -36,14 +36,15 @@ uses = [f"**{side}** ({explorer.about(model)}, {model.config.model.prior} prior)
 st.markdown("\n".join(f"- {line}." for line in uses))
 st.caption("The paper's claim, not these models' numbers: with a powerful autoregressive decoder a VAE's KL goes "
            "to zero and its sampled codes classify at chance, while an ACN keeps its code. Neighbour overlap: "
-           "Jaccard index of each sample's K-neighbour sets under the two models.")
+           "Jaccard index of each sample's K-neighbour sets under the two models"
+           + (f", for the {len(answers.drawn(a, ())):,} points drawn on the maps." if mapview.is_large(a) else "."))
 state.sync_url(compare_a=label_a, compare_b=label_b, k=None)  # the colouring and selection follow below
 if not same_samples:
     st.info("These models were trained on different images, so their samples cannot be matched one to one.")
     st.stop()
 
 for key in ("compare_map_a", "compare_map_b"):  # a click or a region in either map selects in both
-    clicked, _, new_region = state.map_event(key)
+    clicked, _, new_region = state.map_event(key, mapview.region_finder(a, None) if mapview.is_large(a) else None)
     if clicked is not None:
         state.select_sample(clicked)
     if new_region is not None:
@@ -62,7 +63,8 @@ for col, model, label, view, why, key in zip(st.columns(2), (a, b), (label_a, la
         st.markdown(f"**{label}**")
         layers = figures.MapLayers(values=overlap if colour == "neighbour overlap" else None, value_name="overlap",
                                    region=region, selected=model.map_xy[sample],
-                                   neighbours=model.map_xy[view.neighbour_ids], tool=mapview.drag_tool(key))
+                                   neighbours=model.map_xy[view.neighbour_ids], tool=mapview.drag_tool(key),
+                                   **mapview.level_of_detail(model, None, (), region, False))
         export.chart(figures.map_figure(model.map_xy, model.labels, model.class_names, layers, model.content_hash,
                                         {"overlap": overlap}, height=380), key=key, on_select="rerun",
                      selection_mode=("points", "box", "lasso"), width="stretch",

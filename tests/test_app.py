@@ -236,6 +236,39 @@ def test_compare_colours_by_neighbour_overlap(explorer_home, tiny_bundle):
     assert not at.exception and any(h.value.startswith("Lowest neighbour overlap") for h in at.subheader)
 
 
+def test_compare_on_a_large_pair_draws_a_sample_and_measures_its_overlap(explorer_home, tiny_bundle, monkeypatch):
+    import base64
+    import json
+    import shutil
+
+    import numpy as np
+
+    from acn_core import sampling
+    from acn_core.bundle import load, projection
+
+    bundle = load(tiny_bundle)
+    full = sampling.neighbour_overlap(bundle, bundle, 3)
+    some = sampling.neighbour_overlap(bundle, bundle, 3, items=np.array([1, 5, 7]))
+    assert np.array_equal(some[[1, 5, 7]], full[[1, 5, 7]]) and np.isnan(np.delete(some, [1, 5, 7])).all()
+    monkeypatch.setattr(projection, "EXACT_MAP_POINTS", 20)  # the tiny pair (48 items) becomes "large"
+    monkeypatch.setattr(projection, "DRAWN_POINTS", 16)
+    for name in ("x", "y"):
+        shutil.copytree(tiny_bundle, explorer_home / "models" / name)
+    at = open_page("compare", compare_a="x", compare_b="y")
+    at.radio(key="compare_colour").set_value("neighbour overlap").run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert table.loc[table["metric"] == "mean neighbour overlap (Jaccard)", "A: x"].iloc[0] == "1.000"
+    assert any("for the 16 points drawn on the maps" in c.value for c in at.caption)
+    specs = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    maps = [spec for spec in specs if any("sample #" in str(t.get("hovertemplate")) for t in spec["data"])]
+    assert len(maps) == 2
+    for spec in maps:  # points drawn: the sample; the density picture of every point lies under them
+        xs = [t["x"] for t in spec["data"] if "sample #" in str(t.get("hovertemplate"))]  # plotly's typed arrays
+        assert sum(len(base64.b64decode(x["bdata"])) // np.dtype(x["dtype"]).itemsize for x in xs) == 16
+        assert spec["layout"]["images"]
+
+
 def test_a_new_region_brings_the_region_tab_into_view_and_a_click_the_sample_tab():  # issue 15
     at = open_page("latent_map")
     at.session_state["latent_map"] = _region_event(range(0, 40))

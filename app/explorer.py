@@ -136,13 +136,21 @@ def images_here(path: Path) -> bool:
 
 
 def stand_in(label: str) -> tuple[str, str | None]:
-    """`label`, or the bundled model shown in its place on a machine without its dataset, with a note saying so."""
+    """`label`, or the bundled model shown in its place on a machine without its dataset (or without it), with a
+    note saying so."""
     models = available_models()
     other = STAND_INS.get(label)
-    if other is None or label not in models or other not in models or images_here(models[label]):
+    if other is None or other not in models or (label in models and images_here(models[label])):
         return label, None
-    return other, (f"{label} needs the MNIST files, which are not on this machine (`make data` gets them): "
-                   f"{other} is shown in its place.")
+    why = "needs the MNIST files, which are not on this machine (`make data` gets them)" if label in models \
+        else "is not on this server"
+    return other, f"The PixelCNN pair trained on MNIST {why}: the pair trained on mnist5k is shown in its place."
+
+
+def showable_models() -> set[str]:
+    """The models a lesson step may name here: every listed one, and each that a listed one stands in for."""
+    models = available_models()
+    return set(models) | {label for label, other in STAND_INS.items() if other in models}
 
 
 def paper_pair() -> tuple[str, str] | None:

@@ -52,7 +52,7 @@ def open_step(number: int) -> None:
 
 def start(active: Lesson, name: str | None, number: int = 1, present: bool = False) -> None:
     """Make `active` the session's lesson and open step `number`; `name` is its server name (None: an upload)."""
-    usable, notes = lessons.usable_steps(active, pages(), set(explorer.available_models()))
+    usable, notes = lessons.usable_steps(active, pages(), explorer.showable_models())
     if not usable:
         st.session_state["_lesson_notes"] = notes + ["No step of this lesson can be shown here."]
         return

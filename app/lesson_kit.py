@@ -60,7 +60,7 @@ def view_here(step: lessons.Step) -> tuple[dict[str, str | int | bool], list[str
     for key in lessons.MODEL_KEYS:
         if isinstance(view.get(key), str):
             view[key], note = explorer.stand_in(view[key])
-            notes += [note] if note else []
+            notes += [note] if note and note not in notes else []
     return view, notes
 
 

@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from acn_core.teaching import lesson as lessons
 from acn_core.teaching.lesson import LessonError
-from app import state
+from app import explorer, state
 
 REPO = Path(__file__).resolve().parents[1]
 HOME_SCRIPT = str(REPO / "app" / "Home.py")
@@ -218,15 +218,50 @@ def test_the_whole_tour_step_by_step_doing_each_action():
     assert at.session_state["step"] == seen[-2]  # Back works
 
 
-def test_a_step_opens_its_view_and_skipping_moves_on():
+def test_a_step_opens_its_view_and_skipping_moves_on(monkeypatch):
+    monkeypatch.setattr(explorer, "images_here", lambda path: False)  # a machine without MNIST
     at = open_link("lesson=tour&step=5")
     assert bar_title(at) == "A powerful decoder, two priors"
     assert at.selectbox(key="compare_a").value == "paper-check/pixelcnn-spatial-standard (bundled)"
     kl = bar_text(at)
     assert "{a.kl_nats}" not in kl and r"\(KL\) of 2\.70 against 4\.61 nats" in kl  # computed from the models' numbers
+    assert "4-layer PixelCNN (spatial code) on 4,000 training images of mnist5k" in kl.replace("\\", "")
+    assert [w.value for w in at.warning if "MNIST" in w.value] == [
+        "The PixelCNN pair trained on MNIST needs the MNIST files, which are not on this machine (`make data` gets "
+        "them): the pair trained on mnist5k is shown in its place."]
     at.button(key="lesson_skip").click().run()
     assert bar_title(at) == "Daydreams" and at.session_state["dd_start"] == 12
     assert any("Start: sample #12" in c.value for c in at.caption)
+
+
+def test_where_mnist_is_the_tour_compares_the_pair_trained_on_it(monkeypatch):
+    monkeypatch.setattr(explorer, "images_here", lambda path: True)
+    at = open_link("lesson=tour&step=5")
+    assert at.selectbox(key="compare_a").value == "paper-check/mnist-pixelcnn-standard (bundled)"
+    assert at.selectbox(key="compare_b").value == "paper-check/mnist-pixelcnn-acn (bundled)"
+    assert not any("needs the MNIST files" in w.value for w in at.warning)
+
+
+def test_a_server_without_the_mnist_pair_shows_the_mnist5k_pair_in_its_place(monkeypatch):
+    listed = explorer.available_models
+    monkeypatch.setattr(explorer, "available_models",
+                        lambda: {label: path for label, path in listed().items() if "mnist-pixelcnn" not in label})
+    at = open_link("lesson=tour&step=5")
+    assert at.session_state["step"] == 5 and bar_title(at) == "A powerful decoder, two priors"
+    assert at.selectbox(key="compare_b").value == "paper-check/pixelcnn-spatial-acn (bundled)"
+    assert [w.value for w in at.warning if "MNIST" in w.value] == [
+        "The PixelCNN pair trained on MNIST is not on this server: the pair trained on mnist5k is shown in its place."]
+
+
+def test_a_lean_bundle_whose_dataset_is_missing_cannot_show_its_images(tmp_path):
+    folder = tmp_path / "lean"
+    folder.mkdir()
+    source = {"dataset": "mnist", "root": str(tmp_path / "nowhere"), "train_part": "train", "test_part": "test",
+              "sha256": "0" * 64}
+    (folder / "config.json").write_text(json.dumps({"images": source}))
+    assert not explorer.images_here(folder)
+    (folder / "config.json").write_text(json.dumps({"format": "acn-bundle/4"}))  # one that carries its images
+    assert explorer.images_here(folder)
 
 
 def test_a_link_to_a_step_that_cannot_open_says_so_and_opens_the_nearest(explorer_home):

@@ -86,7 +86,7 @@ def _view_numbers(step: lessons.Step, which: str, bundle) -> dict:
 
 def numbers(step: lessons.Step) -> dict:
     """What the step's text names: `{a.x}`, `{b.x}` (the Compare pair), `{model.x}` (a model's held-out numbers,
-    and `chance`), and `{sample.x}`, `{why.x}`, `{walk.x}` (the view the step opens, on its model)."""
+    `chance` and `about`), and `{sample.x}`, `{why.x}`, `{walk.x}` (the view the step opens, on its model)."""
     tokens = lessons.number_tokens(step.text + step.todo)
     models, filled, found = explorer.available_models(), {}, {}
     view = view_here(step)[0]

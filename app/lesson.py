@@ -44,7 +44,8 @@ def open_step(number: int) -> None:
     step = active.steps[number - 1]
     session["step"] = number
     view, swapped = lesson_kit.view_here(step)
-    session["_lesson_step_notes"] = swapped + state.open_view(step.page, view)
+    session["_lesson_step_notes"] = state.open_view(step.page, view)
+    session["_lesson_toasts"] = swapped  # said over the page, not in the bar: the step's subject stays in view
     session["_lesson_goto"] = step.page
     session["_lesson_done"] = False
     session["_lesson_baseline"] = state.watch(step.page, step.expect) if step.expect else None
@@ -211,6 +212,8 @@ def _bar(current_page: str) -> None:
                       args=(number,))
         for note in session.get("_lesson_notes", []) + session.get("_lesson_step_notes", []):
             st.warning(note)
+    for note in session.pop("_lesson_toasts", []):
+        st.toast(note, icon=":material/swap_horiz:", duration="long")
     session["_lesson_notes"] = []
 
 

@@ -209,7 +209,7 @@ def about(bundle: Bundle) -> str:
     m = bundle.config.model
     decoder = (f"a {m.pixelcnn_layers}-layer PixelCNN ({m.pixelcnn_conditioning} code)" if m.decoder == "pixelcnn"
                else f"the {m.decoder} decoder")
-    return f"{decoder} on {bundle.n_train:,} training images of {bundle.dataset.name}"
+    return f"{decoder} on {bundle.n_train:,} images of {bundle.dataset.name}"
 
 
 def compare_table(a: Bundle, b: Bundle, label_a: str, label_b: str, overlap: np.ndarray | None) -> dict:

@@ -224,8 +224,8 @@ def test_a_step_opens_its_view_and_skipping_moves_on(monkeypatch):
     assert bar_title(at) == "A powerful decoder, two priors"
     assert at.selectbox(key="compare_a").value == "paper-check/pixelcnn-spatial-standard (bundled)"
     kl = bar_text(at)
-    assert "{a.kl_nats}" not in kl and r"\(KL\) of 2\.70 against 4\.61 nats" in kl  # computed from the models' numbers
-    assert "4-layer PixelCNN (spatial code) on 4,000 training images of mnist5k" in kl.replace("\\", "")
+    assert "{a.kl_nats}" not in kl and r"\(KL\) 2\.70 against 4\.61 nats" in kl  # computed from the models' numbers
+    assert "4-layer PixelCNN (spatial code) on 4,000 images of mnist5k" in kl.replace("\\", "")
     assert [t.value for t in at.toast if "MNIST" in t.value] == [
         "The PixelCNN pair trained on MNIST needs the MNIST files, which are not on this machine (`make data` gets "
         "them): the pair trained on mnist5k is shown in its place."]

@@ -64,9 +64,8 @@ def view_here(step: lessons.Step) -> tuple[dict[str, str | int | bool], list[str
     return view, notes
 
 
-def _view_numbers(step: lessons.Step, which: str, bundle) -> dict:
-    """The numbers of the view the step opens: its sample, its "why this code is cheap", its walk."""
-    view = view_here(step)[0]
+def _view_numbers(view: dict, which: str, bundle) -> dict:
+    """The numbers of the view a step opens (`view_here`): its sample, its "why this code is cheap", its walk."""
     if which == "sample":
         item = int(view.get("sample", 0))
         return {"index": item, "label": bundle.label_name(int(bundle.labels[item])),
@@ -100,7 +99,7 @@ def numbers(step: lessons.Step) -> dict:
         elif which in ("sample", "why", "walk"):
             if which not in found:
                 try:
-                    found[which] = _view_numbers(step, which, bundle)
+                    found[which] = _view_numbers(view, which, bundle)
                 except (ValueError, IndexError):  # a view that names no sample this model has
                     found[which] = {}
             filled[token] = found[which].get(name)
